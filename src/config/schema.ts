@@ -1,0 +1,54 @@
+import { z } from 'zod';
+
+/** A database endpoint: a URL, or fields. Values may use `${ENV}` (interpolated before validation). */
+const endpoint = z
+  .object({
+    url: z.string().min(1).optional(),
+    host: z.string().min(1).optional(),
+    port: z.coerce.number().int().min(1).max(65535).optional(),
+    user: z.string().min(1).optional(),
+    password: z.string().optional(),
+    database: z.string().min(1).optional(),
+    ssl: z.union([z.boolean(), z.enum(['disable', 'require', 'verify-full'])]).optional(),
+    /** Target only: what to do when a target table already has rows. */
+    onExistingRows: z.enum(['fail', 'truncate']).optional(),
+  })
+  .strict()
+  .refine((e) => e.url !== undefined || e.host !== undefined, {
+    message: 'give either `url` (postgres://user:pass@host:5432/db) or `host` with `database`, `user`, `password`',
+  });
+
+const pattern = z
+  .string()
+  .regex(/^[^.]+\.[^.]+$/, 'expected `schema.table`, where either part may use * and ? wildcards');
+
+export const configSchema = z
+  .object({
+    /** Names the flow in the state store; defaults to a hash of source and target. */
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 letters, digits, `_` or `-`')
+      .optional(),
+    source: endpoint,
+    target: endpoint,
+    include: z.array(pattern).default(['*.*']),
+    exclude: z.array(pattern).default([]),
+    rename: z.record(pattern, pattern).default({}),
+    mode: z.enum(['snapshot', 'snapshot+cdc']).default('snapshot'),
+    workers: z.number().int().min(1).max(256).optional(),
+    rowsPerRange: z.number().int().min(1).default(250_000),
+    batchRows: z.number().int().min(1).default(50_000),
+    /** A job yields after this long and re-enqueues its cursor (a Lambda must stop before its timeout). */
+    jobTimeBudgetSeconds: z.number().positive().default(600),
+    maxAttempts: z.number().int().min(1).max(100).default(5),
+    state: z
+      .object({
+        path: z.string().min(1).default('.ferry/state.db'),
+      })
+      .strict()
+      .default({ path: '.ferry/state.db' }),
+  })
+  .strict();
+
+export type FerryConfig = z.infer<typeof configSchema>;
+export type EndpointConfig = z.infer<typeof endpoint>;

@@ -1,0 +1,25 @@
+import type { Job } from '../model.js';
+
+export interface Delivery {
+  job: Job;
+  /** Handle for ack/retry/extend of this delivery only. */
+  receipt: string;
+  /** 1 on first delivery; counts redeliveries (SQS ApproximateReceiveCount). */
+  receiveCount: number;
+}
+
+/**
+ * At-least-once delivery of jobs. A received job is invisible for `visibilityMs`; if not acked by then it is
+ * delivered again. Consumers must therefore be idempotent; they are (see RangeWriter).
+ */
+export interface JobQueue {
+  enqueue(jobs: Job[]): Promise<void>;
+  /** Wait up to `waitMs` for at most `max` jobs. Resolves early with what is there. */
+  receive(max: number, visibilityMs: number, waitMs: number): Promise<Delivery[]>;
+  ack(receipt: string): Promise<void>;
+  /** Make the job visible again after `delayMs` (0: now). */
+  retry(receipt: string, delayMs: number): Promise<void>;
+  /** Keep a long job invisible for another `visibilityMs`. */
+  extend(receipt: string, visibilityMs: number): Promise<void>;
+  close(): Promise<void>;
+}

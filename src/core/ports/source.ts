@@ -1,0 +1,46 @@
+import type { Json, TableSchema } from '../model.js';
+import type { Readable } from 'node:stream';
+
+/** Which tables a flow covers and what they are called on the target. Built from the config by the core. */
+export interface Selection {
+  include: string[];
+  exclude: string[];
+  /** Source `schema.table` (or `schema.*`) to target `schema.table` (or `schema.*`). */
+  rename: Record<string, string>;
+}
+
+export interface PlannedRange {
+  range: Json;
+  label: string;
+  estimatedRows: number;
+}
+
+/** A bounded slice of a range that fits one target transaction. */
+export interface Chunk {
+  /** Opaque bounds the source reads and the target deletes before loading. */
+  bounds: Json;
+  /** Cursor for the next chunk of the same range, or null when this chunk ends the range. */
+  next: Json;
+}
+
+/**
+ * Rows in transit. `format` names the encoding (e.g. `pg-copy-text`); a target states which formats it accepts.
+ * The stream is consumed once and must be consumed or destroyed by the receiver.
+ */
+export interface RowStream {
+  format: string;
+  stream: Readable;
+}
+
+/** Reads a consistent-enough snapshot of tables by ranges. Every method is safe to call again for the same input. */
+export interface SnapshotSource {
+  /** Describe the selected tables. Throws a ConfigError naming an `include` entry that matches nothing. */
+  describe(selection: Selection): Promise<TableSchema[]>;
+  /** Split a table into ranges of about `rowsPerRange` rows. Deterministic for a given table state. */
+  planRanges(table: TableSchema, rowsPerRange: number): Promise<PlannedRange[]>;
+  /** The chunk of `range` that starts at `cursor` (null: the range's start) and holds at most `maxRows` rows. */
+  nextChunk(table: TableSchema, range: Json, cursor: Json, maxRows: number): Promise<Chunk>;
+  /** Stream the rows inside `bounds` in a format from `accepted`, without holding them in memory. */
+  read(table: TableSchema, bounds: Json, accepted: readonly string[]): Promise<RowStream>;
+  close(): Promise<void>;
+}

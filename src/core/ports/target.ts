@@ -1,0 +1,41 @@
+import type { Json, TableSchema } from '../model.js';
+import type { RowStream } from './source.js';
+
+export interface CopyStats {
+  rows: number;
+  bytes: number;
+}
+
+/**
+ * Holds one job's progress on the target. Created by `openRange`, which takes a lock on the job's progress marker
+ * in the target itself, so two deliveries of one job never load the same chunk twice: the second waits, then sees
+ * the cursor the first one committed.
+ */
+export interface RangeWriter {
+  /** Where this job stands according to the target (authoritative over the state store's copy). */
+  readonly cursor: Json;
+  readonly done: boolean;
+  /** Replace the rows inside `bounds` with `rows`: delete what is there, then load. Not yet committed. */
+  write(bounds: Json, rows: RowStream): Promise<CopyStats>;
+  /** Record `next` (null: range complete) as the job's cursor and commit it with the rows written. */
+  commit(next: Json): Promise<void>;
+  /** Abandon the uncommitted chunk. Safe to call after a failure or twice. */
+  release(): Promise<void>;
+}
+
+export interface SnapshotTarget {
+  /** Formats `RangeWriter.write` accepts, best first. */
+  readonly accepts: readonly string[];
+  /**
+   * Check that every table can be created and is empty (or truncate it when `truncate`), before anything is written.
+   * Throws a ConfigError naming the table and column at fault. `resuming` skips the emptiness check: the rows
+   * there are this flow's own.
+   */
+  preflight(tables: TableSchema[], opts: { truncate: boolean; resuming: boolean }): Promise<void>;
+  /** Create schemas, types and tables with their primary keys. Idempotent; all or nothing. */
+  createTables(flow: string, tables: TableSchema[]): Promise<void>;
+  openRange(flow: string, jobId: string, table: TableSchema): Promise<RangeWriter>;
+  /** Build secondary indexes, constraints, foreign keys; set sequences. Idempotent; called after every job is done. */
+  finalize(flow: string, tables: TableSchema[]): Promise<void>;
+  close(): Promise<void>;
+}
