@@ -42,5 +42,16 @@ export interface SnapshotSource {
   nextChunk(table: TableSchema, range: Json, cursor: Json, maxRows: number): Promise<Chunk>;
   /** Stream the rows inside `bounds` in a format from `accepted`, without holding them in memory. */
   read(table: TableSchema, bounds: Json, accepted: readonly string[]): Promise<RowStream>;
+  /** Current values of the sequences the tables own, read at finalize (and cutover) time, not at plan time. */
+  sequences(tables: TableSchema[]): Promise<SequenceValue[]>;
   close(): Promise<void>;
+}
+
+export interface SequenceValue {
+  /** Source table key (`schema.name`) and column the sequence feeds. */
+  table: string;
+  column: string;
+  /** The sequence's last value as text (int8 range), and whether nextval has been called since it was set. */
+  lastValue: string;
+  isCalled: boolean;
 }

@@ -1,5 +1,5 @@
 import type { Json, TableSchema } from '../model.js';
-import type { RowStream } from './source.js';
+import type { RowStream, SequenceValue } from './source.js';
 
 export interface CopyStats {
   rows: number;
@@ -36,6 +36,6 @@ export interface SnapshotTarget {
   createTables(flow: string, tables: TableSchema[]): Promise<void>;
   openRange(flow: string, jobId: string, table: TableSchema): Promise<RangeWriter>;
   /** Build secondary indexes, constraints, foreign keys; set sequences. Idempotent; called after every job is done. */
-  finalize(flow: string, tables: TableSchema[]): Promise<void>;
+  finalize(flow: string, tables: TableSchema[], sequences: SequenceValue[]): Promise<void>;
   close(): Promise<void>;
 }

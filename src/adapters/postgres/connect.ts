@@ -1,0 +1,81 @@
+/**
+ * Connections to PostgreSQL with fidelity settings: every value arrives as PostgreSQL's own text (no JS Date or
+ * number parsing anywhere), and the session runs in UTC with ISO dates so text output never depends on the server's
+ * or the process's zone.
+ */
+import pg from 'pg';
+import type { EndpointConfig } from '../../config/schema.js';
+import { ConnectionError } from '../../core/errors.js';
+
+/** Type parser table that returns the raw text for every type. */
+export const rawTypes = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
+
+export interface PgEndpoint {
+  config: pg.ClientConfig;
+  /** For logs and errors: user@host:port/db, never the password. */
+  display: string;
+}
+
+export function pgEndpoint(e: EndpointConfig, role: 'source' | 'target'): PgEndpoint {
+  const config: pg.ClientConfig = {
+    application_name: `ferry-${role}`,
+    types: rawTypes,
+    options: '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3',
+  };
+  if (e.url) config.connectionString = e.url;
+  if (e.host) config.host = e.host;
+  if (e.port) config.port = e.port;
+  if (e.user) config.user = e.user;
+  if (e.password !== undefined) config.password = e.password;
+  if (e.database) config.database = e.database;
+  if (e.ssl !== undefined && e.ssl !== false && e.ssl !== 'disable') {
+    config.ssl = e.ssl === 'verify-full' ? { rejectUnauthorized: true } : { rejectUnauthorized: false };
+  }
+  return { config, display: `${role} ${displayOf(e)}` };
+}
+
+function displayOf(e: EndpointConfig): string {
+  if (e.url) {
+    try {
+      const u = new URL(e.url);
+      return `${u.username ? `${decodeURIComponent(u.username)}@` : ''}${u.hostname}:${u.port || 5432}${u.pathname}`;
+    } catch {
+      return '(unparseable url)';
+    }
+  }
+  return `${e.user ? `${e.user}@` : ''}${e.host}:${e.port ?? 5432}/${e.database ?? ''}`;
+}
+
+/** Connect, turning network and authentication failures into errors a user can act on. */
+export async function connect(ep: PgEndpoint, extra: pg.ClientConfig = {}): Promise<pg.Client> {
+  const client = new pg.Client({ ...ep.config, ...extra });
+  // An idle client that loses its server emits 'error'; without a listener that would crash the process.
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw connectionError(ep, err);
+  }
+  return client;
+}
+
+export function connectionError(ep: PgEndpoint, err: unknown): ConnectionError {
+  const e = err as { code?: string; message?: string };
+  const why = e.message ?? String(err);
+  switch (e.code) {
+    case '28P01':
+    case '28000':
+      return new ConnectionError(`cannot log in to ${ep.display}: ${why}`, 'check the user and password (or the ${ENV} variable that holds it)');
+    case '3D000':
+      return new ConnectionError(`cannot connect to ${ep.display}: ${why}`, 'create the database or fix its name');
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+      return new ConnectionError(`cannot reach ${ep.display}: ${why}`, 'check the host and port, and that the server accepts connections from here');
+    default:
+      return new ConnectionError(`cannot connect to ${ep.display}: ${why}`);
+  }
+}
