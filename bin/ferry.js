@@ -3,4 +3,6 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../src/cli/main.ts');
+const { main } = await import('../src/cli/main.ts');
+const { reportError } = await import('../src/cli/report-error.ts');
+process.exitCode = await main(process.argv.slice(2)).catch(reportError);

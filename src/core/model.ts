@@ -88,9 +88,21 @@ export interface FlowRecord {
   summary: Json;
   /** Tables of the plan: schema snapshots the finalizer needs after every job is done. */
   tables: TableSchema[];
+  /**
+   * The partition of every table into ranges, keyed by source table key. Stored with the flow so that a restarted
+   * planner derives exactly the same jobs (a re-sampled plan could overlap the first one).
+   */
+  ranges: Record<string, PlannedRange[]>;
   createdAt: number;
   updatedAt: number;
   error?: string;
+}
+
+export interface PlannedRange {
+  /** Opaque to the core: interpreted only by the source and target adapters. */
+  range: Json;
+  label: string;
+  estimatedRows: number;
 }
 
 /** A replication position (LSN, resume token). Opaque to the core, ordered only by the source that made it. */

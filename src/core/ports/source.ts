@@ -1,4 +1,4 @@
-import type { Json, TableSchema } from '../model.js';
+import type { Json, PlannedRange, TableSchema } from '../model.js';
 import type { Readable } from 'node:stream';
 
 /** Which tables a flow covers and what they are called on the target. Built from the config by the core. */
@@ -9,11 +9,7 @@ export interface Selection {
   rename: Record<string, string>;
 }
 
-export interface PlannedRange {
-  range: Json;
-  label: string;
-  estimatedRows: number;
-}
+export type { PlannedRange };
 
 /** A bounded slice of a range that fits one target transaction. */
 export interface Chunk {

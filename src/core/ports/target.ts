@@ -15,6 +15,8 @@ export interface RangeWriter {
   /** Where this job stands according to the target (authoritative over the state store's copy). */
   readonly cursor: Json;
   readonly done: boolean;
+  /** Rows and bytes this job has committed so far, by any delivery (for progress only). */
+  readonly committed: CopyStats;
   /** Replace the rows inside `bounds` with `rows`: delete what is there, then load. Not yet committed. */
   write(bounds: Json, rows: RowStream): Promise<CopyStats>;
   /** Record `next` (null: range complete) as the job's cursor and commit it with the rows written. */
@@ -35,7 +37,10 @@ export interface SnapshotTarget {
   /** Create schemas, types and tables with their primary keys. Idempotent; all or nothing. */
   createTables(flow: string, tables: TableSchema[]): Promise<void>;
   openRange(flow: string, jobId: string, table: TableSchema): Promise<RangeWriter>;
-  /** Build secondary indexes, constraints, foreign keys; set sequences. Idempotent; called after every job is done. */
-  finalize(flow: string, tables: TableSchema[], sequences: SequenceValue[]): Promise<void>;
+  /**
+   * Build secondary indexes, constraints, foreign keys; set sequences. Idempotent; called after every job is done.
+   * Returns what it could not do but the user should know (a foreign key to a table outside the flow).
+   */
+  finalize(flow: string, tables: TableSchema[], sequences: SequenceValue[]): Promise<{ warnings: string[] }>;
   close(): Promise<void>;
 }

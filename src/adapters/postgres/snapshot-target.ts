@@ -1,0 +1,62 @@
+/** SnapshotTarget for PostgreSQL: schema first, ranges loaded exactly once, indexes and constraints at the end. */
+import pg from 'pg';
+import type { EndpointConfig } from '../../config/schema.js';
+import type { TableSchema } from '../../core/model.js';
+import type { SequenceValue } from '../../core/ports/source.js';
+import type { RangeWriter, SnapshotTarget } from '../../core/ports/target.js';
+import { connectionError, pgEndpoint, type PgEndpoint } from './connect.js';
+import { PG_COPY_BINARY, PG_COPY_TEXT } from './copy-format.js';
+import { openRangeWriter, PROGRESS_DDL } from './range-writer.js';
+import { checkTargetTables, createTables, finalizeTables } from './schema-target.js';
+
+export class PgSnapshotTarget implements SnapshotTarget {
+  readonly accepts = [PG_COPY_BINARY, PG_COPY_TEXT] as const;
+  private readonly pool: pg.Pool;
+  private readonly endpoint: PgEndpoint;
+
+  constructor(config: EndpointConfig, opts: { connections: number }) {
+    this.endpoint = pgEndpoint(config, 'target');
+    this.pool = new pg.Pool({ ...this.endpoint.config, max: opts.connections });
+    this.pool.on('error', () => {});
+  }
+
+  private async client(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw connectionError(this.endpoint, err);
+    }
+  }
+
+  private async withClient<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.client();
+    try {
+      return await fn(c);
+    } finally {
+      c.release();
+    }
+  }
+
+  preflight(tables: TableSchema[], opts: { truncate: boolean; resuming: boolean }): Promise<void> {
+    return this.withClient((c) => checkTargetTables(c, tables, opts));
+  }
+
+  createTables(_flow: string, tables: TableSchema[]): Promise<void> {
+    return this.withClient(async (c) => {
+      for (const ddl of PROGRESS_DDL) await c.query(ddl);
+      await createTables(c, tables);
+    });
+  }
+
+  async openRange(flow: string, jobId: string, table: TableSchema): Promise<RangeWriter> {
+    return openRangeWriter(await this.client(), flow, jobId, table);
+  }
+
+  finalize(_flow: string, tables: TableSchema[], sequences: SequenceValue[]): Promise<{ warnings: string[] }> {
+    return this.withClient((c) => finalizeTables(c, tables, sequences));
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * `ferry` command line. Thin: parses arguments, builds the sinks, calls a runtime, maps errors to exit codes.
+ * Exit codes: 0 success, 1 failure (the message says what and what to do), 2 usage error, 130 interrupted.
+ */
+import { planCommand } from './plan-command.js';
+import { runCommand } from './run-command.js';
+import { statusCommand } from './status-command.js';
+
+const USAGE = `ferry: move a live database to another one and keep it in sync
+
+usage:
+  ferry run <config.yaml>      copy (and with mode snapshot+cdc, stream) the selected tables
+  ferry plan <config.yaml>     show the tables and ranges a run would copy; writes nothing
+  ferry status <config.yaml>   show a flow's progress from its state store [--json]
+  ferry demo [--scale N]       migrate a sample database between two embedded PostgreSQL servers
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const flags = new Set(rest.filter((a) => a.startsWith('--')));
+  const args = rest.filter((a) => !a.startsWith('--'));
+  switch (command) {
+    case 'run':
+      return needConfig(args, (path) => runCommand(path));
+    case 'plan':
+      return needConfig(args, (path) => planCommand(path));
+    case 'status':
+      return needConfig(args, (path) => statusCommand(path, { json: flags.has('--json') }));
+    case 'demo': {
+      const { demoCommand } = await import('./demo-command.js');
+      const i = rest.indexOf('--scale');
+      const scale = i >= 0 ? Number(rest[i + 1]) : 1;
+      if (!(scale > 0)) return usage('--scale takes a positive number');
+      return demoCommand({ scale });
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      return usage(`unknown command \`${command}\``);
+  }
+}
+
+function needConfig(args: string[], fn: (path: string) => Promise<number>): Promise<number> {
+  if (args.length !== 1) return Promise.resolve(usage('give exactly one config file, e.g. `ferry run ferry.yaml`'));
+  return fn(args[0]!);
+}
+
+function usage(message: string): number {
+  process.stderr.write(`ferry: ${message}\n\n${USAGE}`);
+  return 2;
+}

@@ -1,0 +1,37 @@
+import { PgSnapshotSource } from '../adapters/postgres/snapshot-source.js';
+import { PgSnapshotTarget } from '../adapters/postgres/snapshot-target.js';
+import { loadConfigFile } from '../config/load.js';
+import { tableKey } from '../core/model.js';
+import { describePlan } from '../core/snapshot/plan.js';
+
+/** A dry run: describe, partition and check the target, writing nothing anywhere. */
+export async function planCommand(path: string): Promise<number> {
+  const config = await loadConfigFile(path);
+  const source = new PgSnapshotSource(config.source, { connections: 2 });
+  const target = new PgSnapshotTarget(config.target, { connections: 1 });
+  try {
+    const { tables, ranges } = await describePlan(
+      source,
+      { include: config.include, exclude: config.exclude, rename: config.rename },
+      config.rowsPerRange,
+    );
+    // With truncate configured, a non-empty target is expected: check types only, and truncate nothing.
+    const truncate = config.target.onExistingRows === 'truncate';
+    await target.preflight(tables, { truncate: false, resuming: truncate });
+    const out: string[] = [];
+    let total = 0;
+    for (const t of tables) {
+      const r = ranges[tableKey(t.source)] ?? [];
+      total += r.length;
+      const renamed = tableKey(t.source) === tableKey(t.target) ? '' : ` -> ${tableKey(t.target)}`;
+      const key = t.primaryKey.length ? `key (${t.primaryKey.join(', ')})` : 'no primary key: block ranges';
+      out.push(`${tableKey(t.source)}${renamed}  ~${t.estimatedRows} rows, ${key}, ${r.length} range(s)`);
+      for (const x of r) out.push(`    ${x.label}  ~${x.estimatedRows} rows`);
+    }
+    out.push(`${tables.length} table(s), ${total} range job(s), ${config.workers} worker(s)`);
+    process.stdout.write(`${out.join('\n')}\n`);
+    return 0;
+  } finally {
+    await Promise.allSettled([source.close(), target.close()]);
+  }
+}

@@ -1,0 +1,35 @@
+import type { LoadedConfig } from '../../config/load.js';
+import type { EndpointConfig } from '../../config/schema.js';
+import type { Json } from '../../core/model.js';
+import { defaultFlowId } from '../../core/snapshot/plan.js';
+
+/** Where an endpoint is, without credentials: identifies a migration without leaking secrets. */
+function locationOf(e: EndpointConfig): string {
+  if (e.url) {
+    try {
+      const u = new URL(e.url);
+      return `${u.hostname}:${u.port || 5432}${u.pathname}`;
+    } catch {
+      return 'unparseable';
+    }
+  }
+  return `${e.host}:${e.port ?? 5432}/${e.database ?? ''}`;
+}
+
+export function flowIdOf(config: LoadedConfig): string {
+  return config.name ?? defaultFlowId([locationOf(config.source), locationOf(config.target)]);
+}
+
+/** What is stored with the flow: the config's shape, never a password or a URL that could hold one. */
+export function configSummary(config: LoadedConfig): Json {
+  return {
+    source: locationOf(config.source),
+    target: locationOf(config.target),
+    include: config.include,
+    exclude: config.exclude,
+    rename: config.rename,
+    mode: config.mode,
+    rowsPerRange: config.rowsPerRange,
+    batchRows: config.batchRows,
+  };
+}
