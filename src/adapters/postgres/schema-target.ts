@@ -1,0 +1,107 @@
+/**
+ * The schema half of the PostgreSQL target: check, create, finalize. Like pgcopydb, a table is created with its
+ * primary key only (the data path needs it to replace ranges), and the rest (indexes, constraints, foreign keys,
+ * sequence values) comes after the data, when building them is one pass instead of a cost on every row.
+ */
+import type pg from 'pg';
+import { FerryError, errorMessage } from '../../core/errors.js';
+import { tableKey, type TableName, type TableSchema } from '../../core/model.js';
+import type { SequenceValue } from '../../core/ports/source.js';
+import { queryJson, withEmptySearchPath } from './catalog.js';
+import { planOf } from './ddl.js';
+import { qualified } from './sql.js';
+import { applyCreate, finalizeSteps, run } from './target-ddl.js';
+
+export { checkTargetTables, type CheckOptions } from './schema-check.js';
+
+/** What already has this relation name: the table it indexes, `a non-index relation`, or null when it is free. */
+async function indexOwner(client: pg.ClientBase, index: TableName): Promise<string | null> {
+  const res = await client.query<{ owner: string | null }>(
+    `SELECT coalesce((SELECT n.nspname || '.' || t.relname FROM pg_index x JOIN pg_class t ON t.oid = x.indrelid
+                      JOIN pg_namespace n ON n.oid = t.relnamespace WHERE x.indexrelid = c.oid), 'a non-index relation') AS owner
+     FROM pg_class c WHERE c.oid = to_regclass($1)`,
+    [qualified(index)],
+  );
+  return res.rows[0]?.owner ?? null;
+}
+
+/** Serializes concurrent createTables calls (several workers starting at once) on one target database. */
+const CREATE_LOCK = `SELECT pg_advisory_xact_lock(hashtext('ferry:create-tables'))`;
+
+/**
+ * Create schemas, enums, domains, composite types, sequences and tables with their primary keys, in one
+ * transaction: a failure leaves the target as it was. Idempotent: existing objects are kept.
+ */
+export async function createTables(client: pg.ClientBase, tables: TableSchema[]): Promise<void> {
+  const plans = planOf(tables);
+  await client.query('BEGIN');
+  try {
+    await client.query(`SET LOCAL search_path = ''`);
+    await client.query(CREATE_LOCK);
+    await applyCreate(client, plans);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Build secondary indexes, constraints and foreign keys, then set each sequence to the source's value. Each
+ * statement commits on its own, so a failure late in a long finalize keeps the indexes already built; a rerun
+ * skips what exists. Returns what was skipped (foreign keys to tables outside the flow, unknown sequences).
+ */
+export async function finalizeTables(
+  client: pg.ClientBase,
+  tables: TableSchema[],
+  sequences: SequenceValue[],
+): Promise<{ warnings: string[] }> {
+  const plans = planOf(tables);
+  return withEmptySearchPath(client, async () => {
+    const { steps, warnings } = finalizeSteps(plans);
+    const existing = new Set(
+      (
+        await queryJson<{ t: string; c: string }>(
+          client,
+          `SELECT coalesce(json_agg(json_build_object('t', w, 'c', con.conname)), '[]')::text AS j
+           FROM jsonb_array_elements_text($1::jsonb) w
+           JOIN pg_constraint con ON con.conrelid = to_regclass(w)`,
+          [JSON.stringify(plans.map((p) => qualified(p.table.target)))],
+        )
+      ).map((r) => `${r.t}\u0000${r.c}`),
+    );
+    for (const step of steps) {
+      if (step.constraint !== null && existing.has(`${qualified(step.table)}\u0000${step.constraint}`)) continue;
+      if (step.index !== null) {
+        // CREATE INDEX IF NOT EXISTS would silently skip an index whose name another relation already has.
+        const owner = await indexOwner(client, { schema: step.table.schema, name: step.index });
+        if (owner !== null && owner !== tableKey(step.table)) {
+          warnings.push(`index ${step.index} of ${tableKey(step.table)} not created: ${owner} already uses the name in its schema`);
+          continue;
+        }
+      }
+      await run(client, step.st);
+    }
+
+    for (const sv of sequences) {
+      const plan = plans.find((p) => p.key === sv.table);
+      const seq = plan?.extra.sequences.find((s) => s.column === sv.column);
+      if (!plan || !seq) {
+        warnings.push(`sequence value for ${sv.table}.${sv.column} matches no sequence of the flow's tables: not set`);
+        continue;
+      }
+      try {
+        await client.query('SELECT setval($1::regclass, $2::int8, $3::boolean)', [
+          qualified(seq.target),
+          sv.lastValue,
+          sv.isCalled,
+        ]);
+      } catch (err) {
+        throw new FerryError(
+          `cannot set sequence ${tableKey(seq.target)} (for ${sv.table}.${sv.column}) to ${sv.lastValue}: ${errorMessage(err)}`,
+        );
+      }
+    }
+    return { warnings };
+  });
+}

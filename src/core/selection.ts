@@ -1,0 +1,215 @@
+/**
+ * Which source tables a flow copies and what they are called on the target. Pure: the adapters list the candidate
+ * tables, this decides. Names are matched exactly as the database spells them (case-sensitive, no quoting), because
+ * `public.Orders` and `public.orders` are two different tables in PostgreSQL.
+ */
+import { ConfigError } from './errors.js';
+import { tableKey, type TableName } from './model.js';
+import type { Selection } from './ports/source.js';
+
+/** Schemas that are never copied: the catalog, and `_ferry`, where Ferry keeps its own bookkeeping on the target. */
+const SYSTEM_SCHEMAS = new Set(['pg_catalog', 'information_schema', 'pg_toast', '_ferry']);
+
+/** `pg_*` schemas are reserved by PostgreSQL (pg_temp_N, pg_toast_temp_N): users cannot create them. */
+export function isSystemSchema(schema: string): boolean {
+  return SYSTEM_SCHEMAS.has(schema) || schema.startsWith('pg_');
+}
+
+interface Pattern {
+  text: string;
+  schema: RegExp;
+  name: RegExp;
+  /** Literal parts: a rename of `public.orders` beats one of `public.*`, which beats `*.*`. */
+  specificity: number;
+}
+
+function hasWildcard(part: string): boolean {
+  return /[*?]/.test(part);
+}
+
+function globToRegExp(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\*?]/g, (c) => (c === '*' ? '.*' : c === '?' ? '.' : `\\${c}`));
+  return new RegExp(`^${body}$`, 's');
+}
+
+/** Split `schema.table` at the first dot (the config allows exactly one). */
+function splitPattern(text: string, field: string): [string, string] {
+  const dot = text.indexOf('.');
+  if (dot <= 0 || dot === text.length - 1) {
+    throw new ConfigError(`${field} \`${text}\` is not \`schema.table\``, 'write both parts, e.g. `public.*` or `sales.orders`');
+  }
+  return [text.slice(0, dot), text.slice(dot + 1)];
+}
+
+function parsePattern(text: string, field: string): Pattern {
+  const [schema, name] = splitPattern(text, field);
+  return {
+    text,
+    schema: globToRegExp(schema),
+    name: globToRegExp(name),
+    specificity: (hasWildcard(name) ? 0 : 2) + (hasWildcard(schema) ? 0 : 1),
+  };
+}
+
+function matches(p: Pattern, t: TableName): boolean {
+  return p.schema.test(t.schema) && p.name.test(t.name);
+}
+
+interface Rename {
+  from: Pattern;
+  /** Target parts; `null` keeps the source's part (the `*` of `public.* -> app.*`). */
+  schema: string | null;
+  name: string | null;
+}
+
+function parseRenames(rename: Record<string, string>): Rename[] {
+  return Object.entries(rename).map(([from, to]) => {
+    const field = `rename \`${from}\``;
+    const [schema, name] = splitPattern(to, `${field}: target`);
+    for (const part of [schema, name]) {
+      if (hasWildcard(part) && part !== '*') {
+        throw new ConfigError(
+          `${field}: target \`${to}\` may use \`*\` only as a whole part, meaning "keep the source's name"`,
+          'write e.g. `sales.* -> archive.*` or `sales.orders -> archive.orders_2024`',
+        );
+      }
+    }
+    return { from: parsePattern(from, field), schema: schema === '*' ? null : schema, name: name === '*' ? null : name };
+  });
+}
+
+function applyRename(t: TableName, renames: Rename[], used?: Set<Rename>): TableName {
+  const hits = renames.filter((r) => matches(r.from, t));
+  // A rule that matches counts as used even when a more specific one wins: it is not a typo.
+  for (const r of hits) used?.add(r);
+  if (hits.length === 0) return { schema: t.schema, name: t.name };
+  const best = Math.max(...hits.map((r) => r.from.specificity));
+  const top = hits.filter((r) => r.from.specificity === best);
+  const results = top.map((r) => ({ r, target: { schema: r.schema ?? t.schema, name: r.name ?? t.name } }));
+  const distinct = new Set(results.map((x) => tableKey(x.target)));
+  if (distinct.size > 1) {
+    throw new ConfigError(
+      `${tableKey(t)} matches renames ${top.map((r) => `\`${r.from.text}\``).join(' and ')}, which disagree ` +
+        `(${[...distinct].join(' vs ')})`,
+      `add an exact rename for ${tableKey(t)}`,
+    );
+  }
+  return results[0]!.target;
+}
+
+/**
+ * The target name of any relation under the flow's rename rules (tables, but also partitions and sequences that
+ * follow a schema rename). Unlike `selectTables`, an unmatched name is simply kept.
+ */
+export function renameTable(source: TableName, rename: Record<string, string>): TableName {
+  return applyRename(source, parseRenames(rename));
+}
+
+function compareNames(a: TableName, b: TableName): number {
+  // Code-unit order, not localeCompare: the plan must be identical on every machine.
+  if (a.schema !== b.schema) return a.schema < b.schema ? -1 : 1;
+  if (a.name !== b.name) return a.name < b.name ? -1 : 1;
+  return 0;
+}
+
+/**
+ * The tables `sel` picks out of `candidates`, with their target names, sorted by source name. Strict where a typo
+ * would silently change what is copied: an include entry or a rename that matches nothing is an error, and so are
+ * two tables landing on one target name.
+ */
+export function selectTables(
+  candidates: TableName[],
+  sel: Selection,
+): { source: TableName; target: TableName }[] {
+  const seen = new Set<string>();
+  const pool = candidates
+    .filter((t) => !isSystemSchema(t.schema))
+    .filter((t) => (seen.has(tableKey(t)) ? false : (seen.add(tableKey(t)), true)))
+    .sort(compareNames);
+  const include = sel.include.map((p, i) => parsePattern(p, `include[${i}]`));
+  const exclude = sel.exclude.map((p, i) => parsePattern(p, `exclude[${i}]`));
+  const renames = parseRenames(sel.rename);
+
+  if (include.length === 0) throw new ConfigError('`include` is empty: nothing to copy', 'leave it out to copy every table (`*.*`)');
+  // Every include entry must match something: a typo would otherwise silently leave a table behind.
+  include.forEach((p, i) => {
+    if (!pool.some((t) => matches(p, t))) throw noMatch(`include[${i}]`, p, pool);
+  });
+
+  const chosen = pool.filter((t) => include.some((p) => matches(p, t)) && !exclude.some((p) => matches(p, t)));
+  if (chosen.length === 0) {
+    throw new ConfigError('`exclude` removes every table that `include` selects: nothing to copy');
+  }
+
+  const used = new Set<Rename>();
+  const out = chosen.map((source) => ({ source, target: applyRename(source, renames, used) }));
+  for (const r of renames) {
+    if (!used.has(r)) {
+      throw new ConfigError(
+        `rename \`${r.from.text}\` matches no selected table`,
+        'check the spelling (names are case-sensitive) and that `include`/`exclude` keep the table',
+      );
+    }
+  }
+
+  const byTarget = new Map<string, TableName>();
+  for (const { source, target } of out) {
+    if (isSystemSchema(target.schema)) {
+      throw new ConfigError(`${tableKey(source)} would be renamed into the reserved schema \`${target.schema}\``);
+    }
+    const key = tableKey(target);
+    const other = byTarget.get(key);
+    if (other) {
+      throw new ConfigError(
+        `${tableKey(other)} and ${tableKey(source)} would both be copied to ${key}`,
+        'rename one of them, or exclude one',
+      );
+    }
+    byTarget.set(key, source);
+  }
+  return out;
+}
+
+function noMatch(field: string, p: Pattern, pool: TableName[]): ConfigError {
+  if (pool.length === 0) {
+    return new ConfigError(`${field} \`${p.text}\` matches no table in the source: it has no tables outside system schemas`);
+  }
+  // Prefer tables in the schemas the pattern names, ranked by how close their names are to what was written.
+  const inSchema = pool.filter((t) => p.schema.test(t.schema));
+  const among = inSchema.length > 0 ? inSchema : pool;
+  const wanted = p.text.replace(/[*?]/g, '').toLowerCase();
+  const ranked = among
+    .map((t) => ({ t, d: distance(wanted, tableKey(t).toLowerCase()) }))
+    .sort((a, b) => a.d - b.d || compareNames(a.t, b.t));
+  const shown = ranked.slice(0, 10).map((x) => tableKey(x.t));
+  const more = among.length > shown.length ? ` (and ${among.length - shown.length} more)` : '';
+  const folded = pool.find((t) => matches(parsePatternLoose(p.text.toLowerCase()), lower(t)));
+  const hint = folded
+    ? `names are case-sensitive: did you mean \`${tableKey(folded)}\`?`
+    : 'fix the pattern or remove the entry';
+  return new ConfigError(
+    `${field} \`${p.text}\` matches no table in the source; tables there: ${shown.join(', ')}${more}`,
+    hint,
+  );
+}
+
+function parsePatternLoose(text: string): Pattern {
+  return parsePattern(text, 'pattern');
+}
+
+function lower(t: TableName): TableName {
+  return { schema: t.schema.toLowerCase(), name: t.name.toLowerCase() };
+}
+
+/** Levenshtein distance; names are short, so the quadratic table is fine. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
