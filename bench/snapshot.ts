@@ -13,7 +13,7 @@ import pg from 'pg';
 import { parseConfig } from '../src/config/load.js';
 import { silentProgress } from '../src/core/progress.js';
 import { startCluster } from '../src/embedded/cluster.js';
-import { runSnapshot } from '../src/runtime/local/run-snapshot.js';
+import { runFlow } from '../src/runtime/local/run-flow.js';
 
 const ROWS = Number(process.env.FERRY_BENCH_ROWS ?? 5_000_000);
 const DDL = `CREATE TABLE public.bench (id bigint PRIMARY KEY, a int, b int, t text, n numeric(14,4), ts timestamptz, j jsonb)`;
@@ -86,7 +86,7 @@ async function main() {
       state: { path: join(mkdtempSync(join(tmpdir(), 'ferry-bench-')), 'state.db') },
     });
     const t1 = performance.now();
-    await runSnapshot({ config, progress: silentProgress });
+    await runFlow({ config, progress: silentProgress });
     const ferrySeconds = (performance.now() - t1) / 1000;
     const ferryRate = ROWS / ferrySeconds;
     const copied = (await sql(target.urlFor('ferry'), 'SELECT count(*)::int n FROM public.bench')).rows[0].n as number;

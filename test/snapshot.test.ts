@@ -16,7 +16,7 @@ import { silentProgress } from '../src/core/progress.js';
 import { planSnapshot } from '../src/core/snapshot/plan.js';
 import { processJob } from '../src/core/snapshot/process-job.js';
 import { compareTables } from '../src/demo/compare.js';
-import { runSnapshot } from '../src/runtime/local/run-snapshot.js';
+import { runFlow } from '../src/runtime/local/run-flow.js';
 import { freshDatabases, query, startPair, type PgPair } from './support/pg-pair.js';
 
 let pair: PgPair;
@@ -68,7 +68,7 @@ describe('local snapshot', () => {
     const urls = await freshDatabases(pair, 'full');
     await query(urls.sourceUrl, SCHEMA);
     const config = configFor(urls);
-    const result = await runSnapshot({ config, progress: silentProgress });
+    const result = await runFlow({ config, progress: silentProgress });
     expect(result.interrupted).toBe(false);
     await expectIdentical(urls);
 

@@ -11,7 +11,7 @@ import { parseConfig } from '../config/load.js';
 import { createSampleSchema } from '../demo/sample-schema.js';
 import { startCluster, type Cluster } from '../embedded/cluster.js';
 import { formatSummary } from '../progress/summary.js';
-import { runSnapshot } from '../runtime/local/run-snapshot.js';
+import { runFlow } from '../runtime/local/run-flow.js';
 import { compareTables } from '../demo/compare.js';
 import { progressFor } from './sinks.js';
 
@@ -49,7 +49,7 @@ export async function demoCommand(opts: { scale: number }): Promise<number> {
       state: { path: join(stateDir, 'state.db') },
     });
     const { sink, stats } = progressFor();
-    const result = await runSnapshot({ config, progress: sink });
+    const result = await runFlow({ config, progress: sink });
     sink.close();
     process.stdout.write(`${formatSummary(stats)}\n`);
     for (const w of result.warnings) say(`warning: ${w}`);

@@ -11,7 +11,10 @@ const USAGE = `ferry: move a live database to another one and keep it in sync
 usage:
   ferry run <config.yaml>      copy (and with mode snapshot+cdc, stream) the selected tables
   ferry plan <config.yaml>     show the tables and ranges a run would copy; writes nothing
-  ferry status <config.yaml>   show a flow's progress from its state store [--json]
+  ferry status <config.yaml>   show a flow's progress and streaming lag [--json]
+  ferry verify <config.yaml>   compare source and target by per-range checksums [--repair] [--json]
+  ferry stop <config.yaml>     drain the streamer up to the source's current position, then stop it [--no-wait]
+  ferry cleanup <config.yaml>  drop the replication slot and publication, and Ferry's bookkeeping on the target
   ferry demo [--scale N]       migrate a sample database between two embedded PostgreSQL servers
 `;
 
@@ -26,6 +29,12 @@ export async function main(argv: string[]): Promise<number> {
       return needConfig(args, (path) => planCommand(path));
     case 'status':
       return needConfig(args, (path) => statusCommand(path, { json: flags.has('--json') }));
+    case 'verify':
+      return needConfig(args, async (path) => (await import('./verify-command.js')).verifyCommand(path, { repair: flags.has('--repair'), json: flags.has('--json') }));
+    case 'stop':
+      return needConfig(args, async (path) => (await import('./stop-command.js')).stopCommand(path, { wait: !flags.has('--no-wait') }));
+    case 'cleanup':
+      return needConfig(args, async (path) => (await import('./cleanup-command.js')).cleanupCommand(path));
     case 'demo': {
       const { demoCommand } = await import('./demo-command.js');
       const i = rest.indexOf('--scale');

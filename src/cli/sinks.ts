@@ -1,12 +1,44 @@
 import type { ProgressSink } from '../core/progress.js';
 import { createLogProgress } from '../progress/log-progress.js';
 import { createLogger } from '../progress/logger.js';
+import { createStreamReporter } from '../progress/stream-reporter.js';
 import { createTtyProgress } from '../progress/tty-progress.js';
-import { RunStats, teeProgress } from '../progress/summary.js';
+import { formatSummary, RunStats, teeProgress } from '../progress/summary.js';
 
-/** Bars on a terminal, JSON lines elsewhere; always a stats collector for the final summary. */
-export function progressFor(stream: NodeJS.WriteStream = process.stderr): { sink: ProgressSink; stats: RunStats } {
+/**
+ * Bars on a terminal, JSON lines elsewhere, and a stats collector for the summary. When streaming starts, the
+ * snapshot's summary is printed and a streaming status line takes over.
+ */
+export function progressFor(stream: NodeJS.WriteStream = process.stderr): { sink: ProgressSink; stats: RunStats; close(): void } {
   const stats = new RunStats();
-  const view = stream.isTTY ? createTtyProgress(stream) : createLogProgress(createLogger());
-  return { sink: teeProgress(stats, view), stats };
+  const logger = stream.isTTY ? undefined : createLogger();
+  const view = logger ? createLogProgress(logger) : createTtyProgress(stream);
+  const reporter = createStreamReporter(stream, logger);
+  const tee = teeProgress(stats, view);
+  let summarized = false;
+  const sink: ProgressSink = {
+    ...tee,
+    phase(phase, detail) {
+      tee.phase(phase, detail);
+      if (phase === 'streaming' && !summarized) {
+        summarized = true;
+        tee.close();
+        process.stdout.write(`${formatSummary(stats)}\n`);
+      }
+    },
+    streamed: (info) => reporter.streamed(info),
+    close() {
+      reporter.close();
+      tee.close();
+    },
+  };
+  return {
+    sink,
+    stats,
+    close: () => {
+      sink.close();
+      if (!summarized) process.stdout.write(`${formatSummary(stats)}\n`);
+      summarized = true;
+    },
+  };
 }

@@ -1,38 +1,48 @@
-import { existsSync } from 'node:fs';
-import { loadConfigFile } from '../config/load.js';
-import { FerryError } from '../core/errors.js';
-import { flowIdOf } from '../runtime/local/flow-id.js';
-import { openLocalStateStore } from '../runtime/local/state.js';
+import { PgChangeSource } from '../adapters/postgres/cdc/change-source.js';
+import { CDC_CHECKPOINT, CDC_LAG } from '../core/cdc/streamer.js';
+import type { LagInfo } from '../core/ports/change-source.js';
+import { formatBytes } from '../progress/summary.js';
+import { withFlow } from './flow-context.js';
 
-/** Progress read from the state store: works from another terminal while `ferry run` writes. */
+/** Progress read from the state store (and, when streaming, the slot's lag from the source): works from any terminal. */
 export async function statusCommand(path: string, opts: { json: boolean }): Promise<number> {
-  const config = await loadConfigFile(path);
-  if (!existsSync(config.state.path)) {
-    throw new FerryError(`no state at ${config.state.path}: this flow has not run yet`, `start it with \`ferry run ${path}\``);
-  }
-  const store = await openLocalStateStore(config.state.path);
-  try {
-    const id = flowIdOf(config);
-    const flow = await store.getFlow(id);
-    if (!flow) throw new FerryError(`flow ${id} is not in ${config.state.path}`, `start it with \`ferry run ${path}\``);
-    const counts = await store.countJobs(id);
-    const failed = await store.listJobs(id, 'failed');
+  return withFlow(path, async ({ config, store, flow }) => {
+    const counts = await store.countJobs(flow.id);
+    const failed = await store.listJobs(flow.id, 'failed');
+    let cdc: { position: unknown; lagSeconds?: number; slot?: LagInfo } | undefined;
+    if (config.mode === 'snapshot+cdc') {
+      const position = await store.getCheckpoint(flow.id, CDC_CHECKPOINT);
+      const lag = (await store.getCheckpoint(flow.id, CDC_LAG)) as { sourceTime: number; appliedAt: number } | undefined;
+      const source = new PgChangeSource(config.source);
+      const slot = await source.lag(flow.id).catch(() => undefined);
+      await source.close();
+      // Behind by the last applied transaction's age, plus the time since, if changes are waiting.
+      const lagSeconds = lag ? ((lag.appliedAt - lag.sourceTime) + (slot && slot.lagBytes > 0 ? Date.now() - lag.appliedAt : 0)) / 1000 : undefined;
+      cdc = { position, lagSeconds, slot };
+    }
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ flow: id, phase: flow.phase, tables: counts, failed }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ flow: flow.id, phase: flow.phase, tables: counts, failed, cdc }, null, 2)}\n`);
       return 0;
     }
-    const lines = [`flow ${id}: ${flow.phase}${flow.error ? ` (${flow.error})` : ''}`];
+    const lines = [`flow ${flow.id}: ${flow.phase}${flow.error ? ` (${flow.error})` : ''}`];
     for (const [table, c] of Object.entries(counts)) {
       const pct = c.estimatedRows > 0 ? Math.min(100, (100 * c.rows) / c.estimatedRows) : c.done === c.total ? 100 : 0;
       lines.push(
         `  ${table.padEnd(40)} ${String(c.done).padStart(5)}/${c.total} ranges  ${String(c.rows).padStart(12)} rows  ` +
-          `${pct.toFixed(0).padStart(3)}%${c.running ? `  ${c.running} running` : ''}${c.failed ? `  ${c.failed} FAILED` : ''}`,
+          `${(c.done === c.total ? 100 : pct).toFixed(0).padStart(3)}%${c.running ? `  ${c.running} running` : ''}${c.failed ? `  ${c.failed} FAILED` : ''}`,
       );
     }
     for (const j of failed) lines.push(`  failed: ${j.table} ${j.label}: ${j.error}`);
+    if (cdc) {
+      lines.push(`  streaming: applied up to ${String(cdc.position ?? '(not started)')}` +
+        (cdc.lagSeconds !== undefined ? `, lag ${cdc.lagSeconds.toFixed(1)} s` : ''));
+      if (cdc.slot) {
+        lines.push(`  slot: ${cdc.slot.active ? 'active' : 'inactive'}, ${formatBytes(cdc.slot.lagBytes)} behind, ${formatBytes(cdc.slot.retainedBytes)} of WAL retained`);
+      } else {
+        lines.push('  slot: not found (not created yet, or dropped by `ferry cleanup`)');
+      }
+    }
     process.stdout.write(`${lines.join('\n')}\n`);
     return 0;
-  } finally {
-    await store.close();
-  }
+  });
 }

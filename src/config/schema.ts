@@ -41,6 +41,16 @@ export const configSchema = z
     /** A job yields after this long and re-enqueues its cursor (a Lambda must stop before its timeout). */
     jobTimeBudgetSeconds: z.number().positive().default(600),
     maxAttempts: z.number().int().min(1).max(100).default(5),
+    /** Streaming (mode snapshot+cdc). */
+    cdc: z
+      .object({
+        /** Target transactions commit about this often (and at least at every source transaction boundary). */
+        batchMs: z.number().int().min(10).max(60_000).default(500),
+        /** A heartbeat message written to the source's WAL this often keeps an idle slot advancing. */
+        heartbeatSeconds: z.number().positive().max(3600).default(5),
+      })
+      .strict()
+      .default({ batchMs: 500, heartbeatSeconds: 5 }),
     state: z
       .object({
         path: z.string().min(1).default('.ferry/state.db'),

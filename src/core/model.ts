@@ -79,7 +79,11 @@ export interface JobRecord {
   updatedAt: number;
 }
 
-export type FlowPhase = 'planned' | 'snapshot' | 'finalizing' | 'streaming' | 'done' | 'failed' | 'stopped';
+/**
+ * planned → snapshot → finalizing → done (mode snapshot), or → streaming ⇄ stopping → stopped (snapshot+cdc).
+ * `stopping` is a request (from `ferry stop`) that the streamer drains and answers with `stopped`.
+ */
+export type FlowPhase = 'planned' | 'snapshot' | 'finalizing' | 'streaming' | 'stopping' | 'stopped' | 'done' | 'failed';
 
 export interface FlowRecord {
   id: string;

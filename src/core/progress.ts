@@ -16,7 +16,7 @@ export interface TablePlan {
   doneJobs: number;
 }
 
-export type Phase = 'preflight' | 'plan' | 'snapshot' | 'finalize' | 'streaming' | 'done';
+export type Phase = 'preflight' | 'plan' | 'snapshot' | 'finalize' | 'streaming' | 'stopped' | 'done';
 
 export interface ProgressSink {
   phase(phase: Phase, detail?: string): void;
@@ -26,6 +26,8 @@ export interface ProgressSink {
   jobDone(table: string, jobId: string): void;
   jobRetry(table: string, jobId: string, label: string, error: string, attempt: number): void;
   warn(message: string): void;
+  /** Streaming: a target commit of `transactions` source transactions; `lagMs` behind the source's commit time. */
+  streamed?(info: { changes: number; transactions: number; lagMs: number; position: string }): void;
   /** Stop drawing (before the summary or an error is printed). */
   close(): void;
 }

@@ -47,8 +47,10 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const settings: Record<string, string | number> = {
     listen_addresses: '127.0.0.1',
     fsync: 'off',
-    synchronous_commit: 'off',
     full_page_writes: 'off',
+    // A logical source keeps synchronous_commit on: walsenders send only flushed WAL, so lag would include the WAL
+    // writer's delay otherwise.
+    ...(opts.logical ? {} : { synchronous_commit: 'off' }),
     max_connections: 200,
     shared_buffers: '256MB',
     max_wal_size: '4GB',

@@ -20,7 +20,8 @@ export function pgEndpoint(e: EndpointConfig, role: 'source' | 'target'): PgEndp
   const config: pg.ClientConfig = {
     application_name: `ferry-${role}`,
     types: rawTypes,
-    options: '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3',
+    // xmloption=content: an xml column may hold fragments, which a target defaulting to `document` would refuse.
+    options: '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3 -c xmloption=content',
   };
   if (e.url) config.connectionString = e.url;
   if (e.host) config.host = e.host;

@@ -4,7 +4,7 @@
  */
 import type pg from 'pg';
 import type { PlannedRange, TableSchema } from '../../core/model.js';
-import { type KeyTuple, type PgRange, orderBy, rangeLabel } from './ranges.js';
+import { type KeyTuple, type PgRange, orderBy, rangeLabel, readFrom } from './ranges.js';
 import { ident, qualified } from './sql.js';
 
 const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
@@ -40,7 +40,7 @@ function fromBoundaries(bounds: KeyTuple[]): PgRange[] {
 async function integerRanges(client: pg.ClientBase, table: TableSchema, wanted: number): Promise<PgRange[]> {
   const key = ident(table.primaryKey[0]!);
   const { rows } = await client.query<{ lo: string | null; hi: string | null }>(
-    `SELECT min(${key}) AS lo, max(${key}) AS hi FROM ${qualified(table.source)}`,
+    `SELECT min(${key}) AS lo, max(${key}) AS hi FROM ${readFrom(table)}`,
   );
   const lo = rows[0]?.lo;
   const hi = rows[0]?.hi;
@@ -60,7 +60,7 @@ async function sampledRanges(client: pg.ClientBase, table: TableSchema, wanted: 
   const pct = Math.min(100, (sampleRows * 100) / Math.max(1, table.estimatedRows));
   const cols = table.primaryKey.map(ident).join(', ');
   const { rows } = await client.query<string[]>({
-    text: `SELECT ${cols} FROM ${qualified(table.source)} TABLESAMPLE SYSTEM (${pct.toFixed(6)}) ORDER BY ${orderBy(table)}`,
+    text: `SELECT ${cols} FROM ${readFrom(table)} TABLESAMPLE SYSTEM (${pct.toFixed(6)}) ORDER BY ${orderBy(table)}`,
     rowMode: 'array',
   });
   const bounds: KeyTuple[] = [];

@@ -10,7 +10,7 @@
  */
 import { FerryError } from '../../core/errors.js';
 import type { Json, TableSchema } from '../../core/model.js';
-import { ident, literal } from './sql.js';
+import { ident, literal, qualified } from './sql.js';
 
 export type KeyTuple = string[];
 
@@ -60,6 +60,15 @@ export function rangeLabel(table: TableSchema, range: PgRange): string {
   const show = (k: KeyTuple | null, inf: string) => (k === null ? inf : k.length === 1 ? k[0]! : `(${k.join(', ')})`);
   const key = table.primaryKey.length === 1 ? table.primaryKey[0]! : `(${table.primaryKey.join(', ')})`;
   return `${key} in [${show(range.lower, '-∞')}, ${show(range.upper, '∞')})`;
+}
+
+/**
+ * The relation to read a table's own rows from: `ONLY` keeps an inheritance parent from also reading its children
+ * (they are tables of their own); a partitioned table is read whole, as its partitions are not selected separately.
+ */
+export function readFrom(table: TableSchema): string {
+  const extra = table.extra as { partitioning?: unknown } | null;
+  return extra && typeof extra === 'object' && extra.partitioning ? qualified(table.source) : `ONLY ${qualified(table.source)}`;
 }
 
 export function orderBy(table: TableSchema): string {

@@ -6,17 +6,36 @@ import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import type { EndpointConfig } from '../../config/schema.js';
 import type { Json, PlannedRange, TableSchema } from '../../core/model.js';
+import type { Checksums, RangeChecksum } from '../../core/ports/checksum.js';
 import type { Chunk, RowStream, SequenceValue, Selection, SnapshotSource } from '../../core/ports/source.js';
 import { connectionError, pgEndpoint, type PgEndpoint } from './connect.js';
+import { checksumRange } from './checksum.js';
 import { chooseFormat, copiedColumns, copyOptions } from './copy-format.js';
 import { describeTables, readSequences } from './introspect.js';
 import { blockCount, planRanges } from './plan-ranges.js';
-import { asPgRange, orderBy, type PgRange, rangePredicate, withCursor } from './ranges.js';
-import { columnList, qualified } from './sql.js';
+import { asPgRange, orderBy, type PgRange, rangePredicate, readFrom, withCursor } from './ranges.js';
+import { columnList, literal, qualified } from './sql.js';
 
-export class PgSnapshotSource implements SnapshotSource {
+export class PgSnapshotSource implements SnapshotSource, Checksums {
   private readonly pool: pg.Pool;
   private readonly endpoint: PgEndpoint;
+  /**
+   * An exported snapshot (from the replication slot's creation) that chunk reads run under while it is held, so
+   * the snapshot is exactly the slot's starting point. Unset: each chunk reads the latest data.
+   */
+  private snapshot: string | undefined;
+
+  useSnapshot(name: string | undefined): void {
+    this.snapshot = name;
+  }
+
+  /** Start a read-only transaction on the exported snapshot, when there is one. */
+  private async enterSnapshot(c: pg.PoolClient): Promise<boolean> {
+    if (!this.snapshot) return false;
+    await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await c.query(`SET TRANSACTION SNAPSHOT ${literal(this.snapshot)}`);
+    return true;
+  }
 
   constructor(config: EndpointConfig, opts: { connections: number }) {
     this.endpoint = pgEndpoint(config, 'source');
@@ -51,10 +70,21 @@ export class PgSnapshotSource implements SnapshotSource {
     const range = asPgRange(rangeJson);
     const rest = withCursor(range, cursor);
     return this.withClient(async (c) => {
+      const inSnapshot = await this.enterSnapshot(c);
+      try {
+        return await this.chunkOf(c, table, rest, maxRows);
+      } finally {
+        if (inSnapshot) await c.query('COMMIT');
+      }
+    });
+  }
+
+  private async chunkOf(c: pg.PoolClient, table: TableSchema, rest: PgRange, maxRows: number): Promise<Chunk> {
+    {
       if (rest.kind === 'pk') {
         // The first key past `maxRows` rows ends the chunk; an index-only scan over the chunk's keys.
         const { rows } = await c.query<string[]>({
-          text: `SELECT ${columnList(table.primaryKey)} FROM ${qualified(table.source)}
+          text: `SELECT ${columnList(table.primaryKey)} FROM ${readFrom(table)}
                  WHERE ${rangePredicate(table, rest)} ORDER BY ${orderBy(table)} OFFSET ${maxRows} LIMIT 1`,
           rowMode: 'array',
         });
@@ -70,13 +100,13 @@ export class PgSnapshotSource implements SnapshotSource {
       else if (rest.to === null && to >= (await blockCount(c, table))) to = null;
       const bounds: PgRange = { kind: 'blocks', from: rest.from, to };
       return { bounds, next: to === null || to === rest.to ? null : to };
-    });
+    }
   }
 
   async read(table: TableSchema, boundsJson: Json, accepted: readonly string[]): Promise<RowStream> {
     const bounds = asPgRange(boundsJson);
     const format = chooseFormat(table, accepted);
-    const sql = `COPY (SELECT ${columnList(copiedColumns(table))} FROM ${qualified(table.source)}
+    const sql = `COPY (SELECT ${columnList(copiedColumns(table))} FROM ${readFrom(table)}
                  WHERE ${rangePredicate(table, bounds)}) TO STDOUT ${copyOptions(format)}`;
     let client: pg.PoolClient;
     try {
@@ -84,18 +114,30 @@ export class PgSnapshotSource implements SnapshotSource {
     } catch (err) {
       throw connectionError(this.endpoint, err);
     }
+    let inSnapshot: boolean;
+    try {
+      inSnapshot = await this.enterSnapshot(client);
+    } catch (err) {
+      client.release(err as Error);
+      throw err;
+    }
     const stream = client.query(copyStreams.to(sql));
     // Release exactly once: cleanly at the end, or destroyed (dropped from the pool) if the COPY was cut short.
     let released = false;
     const release = (err?: Error) => {
       if (released) return;
       released = true;
-      client.release(err);
+      if (inSnapshot && !err) client.query('COMMIT').then(() => client.release(), (e: Error) => client.release(e));
+      else client.release(err);
     };
     stream.on('end', () => release());
     stream.on('error', (err) => release(err));
     stream.on('close', () => release(new Error('COPY stream closed before its end')));
     return { format, stream };
+  }
+
+  checksum(table: TableSchema, range: Json | null): Promise<RangeChecksum> {
+    return this.withClient((c) => checksumRange(c, table, readFrom(table), range));
   }
 
   sequences(tables: TableSchema[]): Promise<SequenceValue[]> {

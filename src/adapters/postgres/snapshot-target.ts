@@ -1,7 +1,10 @@
 /** SnapshotTarget for PostgreSQL: schema first, ranges loaded exactly once, indexes and constraints at the end. */
 import pg from 'pg';
 import type { EndpointConfig } from '../../config/schema.js';
-import type { TableSchema } from '../../core/model.js';
+import type { Json, TableSchema } from '../../core/model.js';
+import type { Checksums, RangeChecksum } from '../../core/ports/checksum.js';
+import { checksumRange } from './checksum.js';
+import { qualified } from './sql.js';
 import type { SequenceValue } from '../../core/ports/source.js';
 import type { RangeWriter, SnapshotTarget } from '../../core/ports/target.js';
 import { connectionError, pgEndpoint, type PgEndpoint } from './connect.js';
@@ -9,7 +12,7 @@ import { PG_COPY_BINARY, PG_COPY_TEXT } from './copy-format.js';
 import { openRangeWriter, PROGRESS_DDL } from './range-writer.js';
 import { checkTargetTables, createTables, finalizeTables } from './schema-target.js';
 
-export class PgSnapshotTarget implements SnapshotTarget {
+export class PgSnapshotTarget implements SnapshotTarget, Checksums {
   readonly accepts = [PG_COPY_BINARY, PG_COPY_TEXT] as const;
   private readonly pool: pg.Pool;
   private readonly endpoint: PgEndpoint;
@@ -54,6 +57,16 @@ export class PgSnapshotTarget implements SnapshotTarget {
 
   finalize(_flow: string, tables: TableSchema[], sequences: SequenceValue[]): Promise<{ warnings: string[] }> {
     return this.withClient((c) => finalizeTables(c, tables, sequences));
+  }
+
+  checksum(table: TableSchema, range: Json | null): Promise<RangeChecksum> {
+    return this.withClient((c) => checksumRange(c, table, qualified(table.target), range));
+  }
+
+  resetTable(table: TableSchema): Promise<void> {
+    return this.withClient(async (c) => {
+      await c.query(`TRUNCATE ${qualified(table.target)}`);
+    });
   }
 
   async close(): Promise<void> {

@@ -42,5 +42,7 @@ export interface SnapshotTarget {
    * Returns what it could not do but the user should know (a foreign key to a table outside the flow).
    */
   finalize(flow: string, tables: TableSchema[], sequences: SequenceValue[]): Promise<{ warnings: string[] }>;
+  /** Empty a target table (repairing a keyless table means copying it whole again). */
+  resetTable(table: TableSchema): Promise<void>;
   close(): Promise<void>;
 }

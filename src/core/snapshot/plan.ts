@@ -26,6 +26,8 @@ export interface PlanDeps {
   source: SnapshotSource;
   target: SnapshotTarget;
   store: StateStore;
+  /** More checks that must pass before anything is written (e.g. the change source's preflight). */
+  preflight?: (tables: TableSchema[]) => Promise<void>;
 }
 
 export interface PlanResult {
@@ -53,6 +55,7 @@ export async function planSnapshot(deps: PlanDeps, opts: PlanOptions): Promise<P
   if (!flow) {
     const { tables, ranges } = await describePlan(source, opts.selection, opts.rowsPerRange);
     // Everything is checked before anything is written to the target.
+    await deps.preflight?.(tables);
     await target.preflight(tables, { truncate: opts.truncate, resuming: false });
     const now = Date.now();
     flow = await store.createFlow({
@@ -65,6 +68,7 @@ export async function planSnapshot(deps: PlanDeps, opts: PlanOptions): Promise<P
       updatedAt: now,
     });
   } else {
+    await deps.preflight?.(flow.tables);
     await target.preflight(flow.tables, { truncate: false, resuming: true });
   }
   const jobs = jobsOf(flow);

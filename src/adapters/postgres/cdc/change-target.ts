@@ -1,0 +1,273 @@
+/**
+ * ChangeTarget for PostgreSQL. A batch is one target transaction; the flow's applied position is written in the same
+ * transaction (`_ferry.cdc_position`), so the target itself knows which source transactions it holds.
+ *
+ * Changes are applied in runs: consecutive inserts into one table become one upsert (through a COPY-loaded staging
+ * table when the run is large), consecutive deletes one DELETE … IN, consecutive updates of the same columns one
+ * UPDATE … FROM (VALUES …). Runs keep the source order between them, and within a run the last change of a key wins,
+ * which is what applying them one by one would leave.
+ */
+import pg from 'pg';
+import copyStreams from 'pg-copy-streams';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { EndpointConfig } from '../../../config/schema.js';
+import { tableKey, type Position, type TableSchema } from '../../../core/model.js';
+import type { Change, RowImage } from '../../../core/ports/change-source.js';
+import type { ApplyBatch, ChangeTarget, MissingRow } from '../../../core/ports/change-target.js';
+import { connectionError, pgEndpoint, type PgEndpoint } from '../connect.js';
+import { copiedColumns } from '../copy-format.js';
+import { columnList, ident, qualified } from '../sql.js';
+import * as sql from './apply-sql.js';
+
+export const CDC_POSITION_DDL = [
+  'CREATE SCHEMA IF NOT EXISTS _ferry',
+  `CREATE TABLE IF NOT EXISTS _ferry.cdc_position (flow text PRIMARY KEY, position text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`,
+];
+
+/** Runs at least this long go through COPY into a staging table; shorter ones are one INSERT … VALUES. */
+const STAGE_THRESHOLD = 200;
+const STATEMENT_ROWS = 1000;
+
+export class PgChangeTarget implements ChangeTarget {
+  private readonly pool: pg.Pool;
+  private readonly endpoint: PgEndpoint;
+
+  constructor(config: EndpointConfig, opts: { connections: number }) {
+    this.endpoint = pgEndpoint(config, 'target');
+    this.pool = new pg.Pool({ ...this.endpoint.config, max: opts.connections });
+    this.pool.on('error', () => {});
+  }
+
+  private async client(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw connectionError(this.endpoint, err);
+    }
+  }
+
+  async appliedPosition(flow: string): Promise<Position | undefined> {
+    const c = await this.client();
+    try {
+      for (const ddl of CDC_POSITION_DDL) await c.query(ddl);
+      const { rows } = await c.query<{ position: string }>(`SELECT position FROM _ferry.cdc_position WHERE flow = $1`, [flow]);
+      return rows[0]?.position;
+    } finally {
+      c.release();
+    }
+  }
+
+  async begin(flow: string, tables: TableSchema[]): Promise<ApplyBatch> {
+    const c = await this.client();
+    try {
+      await c.query('BEGIN');
+    } catch (err) {
+      c.release(err as Error);
+      throw err;
+    }
+    return new PgApplyBatch(c, flow, new Map(tables.map((t) => [tableKey(t.source), t])));
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+class PgApplyBatch implements ApplyBatch {
+  private done = false;
+  private readonly stages = new Map<string, string>();
+
+  constructor(
+    private readonly client: pg.PoolClient,
+    private readonly flow: string,
+    private readonly tables: ReadonlyMap<string, TableSchema>,
+  ) {}
+
+  private table(key: string): TableSchema {
+    const t = this.tables.get(key);
+    if (!t) throw new Error(`change for ${key}, which is not part of flow ${this.flow}`);
+    return t;
+  }
+
+  async apply(changes: Change[]): Promise<MissingRow[]> {
+    const missing: MissingRow[] = [];
+    for (let i = 0; i < changes.length; ) {
+      const c = changes[i]!;
+      if (c.op === 'truncate') {
+        await this.client.query(sql.truncate(c.tables.map((t) => this.table(t)), c.cascade, c.restartIdentity));
+        i++;
+        continue;
+      }
+      const table = this.table(c.table);
+      if (c.op === 'update' && (table.primaryKey.length === 0 || keyMoved(table, c.row, c.old))) {
+        missing.push(...(await this.updateOne(table, c.row, c.old)));
+        i++;
+        continue;
+      }
+      // A run: same operation, same table (and for updates, the same columns).
+      const sig = c.op === 'update' ? Object.keys(c.row).join('\u0000') : '';
+      let j = i + 1;
+      while (j < changes.length) {
+        const n = changes[j]!;
+        if (n.op !== c.op || n.table !== c.table) break;
+        if (n.op === 'update' && (Object.keys(n.row).join('\u0000') !== sig || keyMoved(table, n.row, n.old))) break;
+        j++;
+      }
+      const run = changes.slice(i, j);
+      if (c.op === 'insert') await this.upsertRows(table, run.map((x) => (x as { row: RowImage }).row));
+      else if (c.op === 'delete') await this.deleteRows(table, run.map((x) => (x as { old: RowImage }).old));
+      else missing.push(...(await this.updateRows(table, run.map((x) => (x as { row: RowImage }).row))));
+      i = j;
+    }
+    return missing;
+  }
+
+  async upsert(tableKeyName: string, rows: RowImage[]): Promise<void> {
+    await this.upsertRows(this.table(tableKeyName), rows);
+  }
+
+  private async upsertRows(table: TableSchema, rows: RowImage[]): Promise<void> {
+    const unique = lastPerKey(table, rows);
+    const columns = copiedColumns(table).filter((c) => c in (unique[0] ?? {}));
+    if (unique.length === 0) return;
+    if (unique.length < STAGE_THRESHOLD) {
+      for (let i = 0; i < unique.length; i += STATEMENT_ROWS) {
+        await this.client.query(sql.upsertValues(table, columns, unique.slice(i, i + STATEMENT_ROWS)));
+      }
+      return;
+    }
+    if (table.primaryKey.length === 0) {
+      await this.copyInto(qualified(table.target), columns, unique);
+      return;
+    }
+    const stage = await this.stage(table);
+    await this.copyInto(stage, columns, unique);
+    await this.client.query(sql.upsertFromStage(table, stage, columns));
+    await this.client.query(`TRUNCATE ${stage}`);
+  }
+
+  /** A temporary table shaped like the target table, created once per connection. */
+  private async stage(table: TableSchema): Promise<string> {
+    const key = tableKey(table.target);
+    let name = this.stages.get(key);
+    if (!name) {
+      name = `pg_temp.${ident(`_ferry_stage_${Buffer.from(key).toString('hex').slice(0, 40)}`)}`;
+      await this.client.query(`CREATE TEMP TABLE IF NOT EXISTS ${name} (LIKE ${qualified(table.target)})`);
+      this.stages.set(key, name);
+    }
+    return name;
+  }
+
+  private async copyInto(target: string, columns: string[], rows: RowImage[]): Promise<void> {
+    const copy = this.client.query(copyStreams.from(`COPY ${target} (${columnList(columns)}) FROM STDIN`));
+    async function* lines() {
+      let buf = '';
+      for (const r of rows) {
+        buf += sql.copyLine(columns, r);
+        if (buf.length > 1 << 20) {
+          yield buf;
+          buf = '';
+        }
+      }
+      if (buf) yield buf;
+    }
+    await pipeline(Readable.from(lines()), copy);
+  }
+
+  private async deleteRows(table: TableSchema, olds: RowImage[]): Promise<void> {
+    if (table.primaryKey.length === 0) {
+      for (const old of olds) await this.client.query(`DELETE FROM ${qualified(table.target)} WHERE ${sql.matchOldRow(table, old)}`);
+      return;
+    }
+    const keys = olds.map((o) => sql.keyOf(table, o)).filter((k): k is string[] => k !== undefined);
+    for (let i = 0; i < keys.length; i += STATEMENT_ROWS) {
+      await this.client.query(sql.deleteKeys(table, keys.slice(i, i + STATEMENT_ROWS)));
+    }
+  }
+
+  /** Updates that keep their key and set the same columns. */
+  private async updateRows(table: TableSchema, rows: RowImage[]): Promise<MissingRow[]> {
+    const unique = lastPerKey(table, rows);
+    const columns = Object.keys(unique[0] ?? {});
+    const found = new Set<string>();
+    for (let i = 0; i < unique.length; i += STATEMENT_ROWS) {
+      const { rows: hit } = await this.client.query<string[]>({ text: sql.updateMany(table, columns, unique.slice(i, i + STATEMENT_ROWS)), rowMode: 'array' });
+      for (const k of hit) found.add(JSON.stringify(k));
+    }
+    const absent = unique.filter((r) => !found.has(JSON.stringify(sql.keyOf(table, r))));
+    return this.completeOrReport(table, absent);
+  }
+
+  /** Rows an update did not find: insert them when the change carries every column, else report them missing. */
+  private async completeOrReport(table: TableSchema, absent: RowImage[]): Promise<MissingRow[]> {
+    if (absent.length === 0) return [];
+    const all = copiedColumns(table);
+    const complete = absent.filter((r) => all.every((c) => c in r));
+    await this.upsertRows(table, complete);
+    return absent
+      .filter((r) => !all.every((c) => c in r))
+      .map((r) => ({ table: tableKey(table.source), key: Object.fromEntries(table.primaryKey.map((c) => [c, r[c] ?? null])) }));
+  }
+
+  /** A key change (the row moves) or any update of a keyless table (matched on its old values). */
+  private async updateOne(table: TableSchema, row: RowImage, old: RowImage | null): Promise<MissingRow[]> {
+    const target = qualified(table.target);
+    if (table.primaryKey.length === 0) {
+      if (!old) throw new Error(`update of ${tableKey(table.source)} without its old row: the source table needs REPLICA IDENTITY FULL`);
+      const r = await this.client.query(sql.updateOne(table, row, sql.matchOldRow(table, old)));
+      if (r.rowCount === 0) await this.upsertRows(table, [{ ...old, ...row }]);
+      return [];
+    }
+    const oldKey = sql.keyOf(table, old!)!;
+    const newKey = sql.keyOf(table, row)!;
+    const { rowCount } = await this.client.query(`SELECT 1 FROM ${target} WHERE ${sql.keyPredicate(table, oldKey)}`);
+    if (rowCount) {
+      // Whatever holds the new key is older than this move (a later snapshot chunk): the moved row replaces it.
+      await this.client.query(`DELETE FROM ${target} WHERE ${sql.keyPredicate(table, newKey)}`);
+      await this.client.query(sql.updateOne(table, row, sql.keyPredicate(table, oldKey)));
+      return [];
+    }
+    return this.updateRows(table, [row]);
+  }
+
+  async commit(position: Position): Promise<void> {
+    try {
+      await this.client.query(
+        `INSERT INTO _ferry.cdc_position (flow, position) VALUES ($1, $2)
+         ON CONFLICT (flow) DO UPDATE SET position = EXCLUDED.position, updated_at = now()`,
+        [this.flow, position as string],
+      );
+      await this.client.query('COMMIT');
+    } catch (err) {
+      await this.rollback(err as Error);
+      throw err;
+    }
+    this.finish();
+  }
+
+  async rollback(err?: Error): Promise<void> {
+    if (this.done) return;
+    await this.client.query('ROLLBACK').catch(() => {});
+    this.finish(err);
+  }
+
+  private finish(err?: Error): void {
+    if (this.done) return;
+    this.done = true;
+    this.client.release(err);
+  }
+}
+
+function keyMoved(table: TableSchema, row: RowImage, old: RowImage | null): boolean {
+  if (!old || table.primaryKey.length === 0) return false;
+  return table.primaryKey.some((c) => c in old && old[c] !== row[c]);
+}
+
+/** Keep the last row of each key, in first-seen order (keyless tables keep every row). */
+function lastPerKey(table: TableSchema, rows: RowImage[]): RowImage[] {
+  if (table.primaryKey.length === 0 || rows.length < 2) return rows;
+  const byKey = new Map<string, RowImage>();
+  for (const r of rows) byKey.set(JSON.stringify(sql.keyOf(table, r)), r);
+  return [...byKey.values()];
+}

@@ -1,0 +1,80 @@
+import type { Position, TableSchema } from '../model.js';
+
+/**
+ * A row as the source sent it: column name to the value in the source's own text form, or null. A column that is
+ * absent was not sent (an unchanged TOAST value under REPLICA IDENTITY DEFAULT) and must be left as it is.
+ */
+export type RowImage = Record<string, string | null>;
+
+export type Change =
+  | { op: 'insert'; table: string; row: RowImage }
+  /**
+   * `old` is the old key when the key changed, or the whole old row under REPLICA IDENTITY FULL; null otherwise
+   * (the key is then in `row`).
+   */
+  | { op: 'update'; table: string; row: RowImage; old: RowImage | null }
+  /** `old` holds at least the key (the whole row under REPLICA IDENTITY FULL). */
+  | { op: 'delete'; table: string; old: RowImage }
+  | { op: 'truncate'; tables: string[]; cascade: boolean; restartIdentity: boolean };
+
+/** What a change stream delivers, in source commit order. Tables are source keys (`schema.name`). */
+export type StreamEvent =
+  | { kind: 'begin'; position: Position; time: number }
+  | { kind: 'change'; change: Change }
+  /** Everything of this transaction has been delivered; `position` orders transactions. */
+  | { kind: 'commit'; position: Position; time: number }
+  /**
+   * The source is at `position` and has nothing more for us before it: once every earlier transaction is applied,
+   * the checkpoint may move here (this is what keeps an idle slot from retaining WAL). `time` is when the source
+   * wrote it, for lag in seconds.
+   */
+  | { kind: 'heartbeat'; position: Position; time: number };
+
+export interface StartPoint {
+  /** Replay changes after this position to converge a snapshot taken after it. */
+  position: Position;
+  /**
+   * A source snapshot at exactly `position`, usable by snapshot reads while the change source stays open (null
+   * when the slot already existed: a resumed flow). Reading under it makes the snapshot and the stream meet exactly.
+   */
+  snapshot: string | null;
+}
+
+export interface LagInfo {
+  /** Bytes of change between the source's current position and what the target confirmed. */
+  lagBytes: number;
+  /** What the source keeps for us (PostgreSQL: WAL retained by the slot). */
+  retainedBytes: number;
+  active: boolean;
+}
+
+/**
+ * Change data capture from a source. Positions are opaque; only `compare` orders them.
+ */
+export interface ChangeSource {
+  /** Check the source can stream these tables; each failure says how to fix it. Writes nothing. */
+  preflight(flow: string, tables: TableSchema[]): Promise<void>;
+  /**
+   * Create what streaming needs (PostgreSQL: publication, then slot) if absent. Idempotent. Called before any
+   * snapshot read, so that every change after the snapshot's start is retained.
+   */
+  prepare(flow: string, tables: TableSchema[]): Promise<StartPoint>;
+  /** Release the snapshot held since `prepare` (after the snapshot phase). */
+  releaseSnapshot(): Promise<void>;
+  /**
+   * Deliver events from `from` (exclusive of transactions already confirmed) until `signal` aborts. `onEvent` is
+   * awaited: the source reads no further while it is pending (backpressure). Resolves after the abort.
+   */
+  stream(flow: string, tables: TableSchema[], from: Position, onEvent: (e: StreamEvent) => Promise<void>, signal: AbortSignal): Promise<void>;
+  /** Let the source discard what precedes `position`. Called only after the target committed up to it. */
+  acknowledge(position: Position): Promise<void>;
+  /** The current full rows for these keys (absent keys are left out), read now; used to complete partial updates. */
+  fetchRows(table: TableSchema, keys: RowImage[]): Promise<RowImage[]>;
+  /** The source's current position: `ferry stop` drains up to it. */
+  currentPosition(): Promise<Position>;
+  compare(a: Position, b: Position): number;
+  lag(flow: string): Promise<LagInfo | undefined>;
+  /** Drop the slot and publication. Idempotent. */
+  cleanup(flow: string): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,32 @@
+import type { Position, TableSchema } from '../model.js';
+import type { Change, RowImage } from './change-source.js';
+
+export interface MissingRow {
+  table: string;
+  key: RowImage;
+}
+
+/**
+ * One open target transaction receiving changes in source order. Each change is applied so that replaying it
+ * again, or over a snapshot newer than it, converges: insert upserts, update sets the columns present by key,
+ * delete deletes by key, a key change moves the row.
+ */
+export interface ApplyBatch {
+  /**
+   * Apply changes in order. Returns the rows an update could not complete: the row is missing on the target and
+   * the change lacks some columns (unchanged TOAST). The caller fetches them from the source and upserts them.
+   */
+  apply(changes: Change[]): Promise<MissingRow[]>;
+  /** Upsert whole rows (fetched from the source) in this transaction. */
+  upsert(table: string, rows: RowImage[]): Promise<void>;
+  /** Record `position` as applied and commit, atomically with the changes. */
+  commit(position: Position): Promise<void>;
+  rollback(): Promise<void>;
+}
+
+export interface ChangeTarget {
+  /** The last position committed with `commit` for this flow (kept in the target itself), if any. */
+  appliedPosition(flow: string): Promise<Position | undefined>;
+  begin(flow: string, tables: TableSchema[]): Promise<ApplyBatch>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,36 @@
+/**
+ * `ferry verify --repair`: copy the differing ranges again, through the same exactly-once chunk path as the
+ * snapshot (each chunk deletes its key range and loads it in one target transaction). A keyless table has no range
+ * to delete by: it is emptied and copied whole.
+ */
+import { tableKey, type FlowRecord, type Job } from '../model.js';
+import type { SnapshotSource } from '../ports/source.js';
+import type { SnapshotTarget } from '../ports/target.js';
+import { copyRange } from '../snapshot/copy-range.js';
+import { mapLimit, type RangeDiff } from './verify.js';
+
+export async function repairRanges(
+  deps: { source: SnapshotSource; target: SnapshotTarget },
+  flow: FlowRecord,
+  diffs: RangeDiff[],
+  opts: { batchRows: number; concurrency: number },
+): Promise<number> {
+  const tables = new Map(flow.tables.map((t) => [tableKey(t.source), t]));
+  const run = `repair-${Date.now().toString(36)}`;
+  const jobs: Job[] = [];
+  for (const [i, d] of diffs.entries()) {
+    const table = tables.get(d.table)!;
+    if (d.range !== null) {
+      jobs.push({ flow: flow.id, id: `${run}#${i}`, table: d.table, range: d.range, cursor: null, attempt: 0 });
+      continue;
+    }
+    await deps.target.resetTable(table);
+    (flow.ranges[d.table] ?? []).forEach((r, j) =>
+      jobs.push({ flow: flow.id, id: `${run}#${i}.${j}`, table: d.table, range: r.range, cursor: null, attempt: 0 }),
+    );
+  }
+  await mapLimit(jobs, opts.concurrency, (job) =>
+    copyRange(deps, job, tables.get(job.table)!, { batchRows: opts.batchRows, deadline: Number.POSITIVE_INFINITY }),
+  );
+  return jobs.length;
+}

@@ -1,0 +1,173 @@
+/**
+ * The local composition root behind `ferry run`: one process wires the PostgreSQL adapters, the SQLite state store
+ * and an in-memory queue to the core, and runs the flow from wherever it stands:
+ *
+ *   plan → (snapshot+cdc: publication and slot, start position recorded) → copy ranges → finalize → stream
+ *
+ * Killed at any point (even SIGKILL) and run again, it resumes: the plan and jobs are in the state store, each
+ * range's cursor is committed with its rows on the target, and the stream restarts from its checkpoint.
+ */
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PgChangeSource } from '../../adapters/postgres/cdc/change-source.js';
+import { PgChangeTarget } from '../../adapters/postgres/cdc/change-target.js';
+import { PgSnapshotSource } from '../../adapters/postgres/snapshot-source.js';
+import { PgSnapshotTarget } from '../../adapters/postgres/snapshot-target.js';
+import type { LoadedConfig } from '../../config/load.js';
+import { CDC_CHECKPOINT, runStreamer } from '../../core/cdc/streamer.js';
+import { FerryError } from '../../core/errors.js';
+import { tableKey, type FlowRecord, type JobRecord } from '../../core/model.js';
+import type { StateStore } from '../../core/ports/state-store.js';
+import type { ProgressSink } from '../../core/progress.js';
+import { finalizeSnapshot } from '../../core/snapshot/finalize.js';
+import { planSnapshot } from '../../core/snapshot/plan.js';
+import { copyRanges, tablePlans } from './copy-ranges.js';
+import { configSummary, flowIdOf } from './flow-id.js';
+import { openLocalStateStore } from './state.js';
+
+export interface LocalRunOptions {
+  config: LoadedConfig;
+  progress: ProgressSink;
+  signal?: AbortSignal;
+}
+
+export interface LocalRunResult {
+  flow: string;
+  resumed: boolean;
+  warnings: string[];
+  /** True when stopped by the signal before the end (state is kept; run again to resume). */
+  interrupted: boolean;
+}
+
+const RUNNER_LEASE_MS = 10_000;
+
+export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
+  const { config, progress } = opts;
+  const signal = opts.signal ?? new AbortController().signal;
+  const flowId = flowIdOf(config);
+  const cdc = config.mode === 'snapshot+cdc';
+  const store = await openLocalStateStore(config.state.path);
+  const owner = `${hostname()}:${process.pid}`;
+  const lease = `runner:${flowId}`;
+  const source = new PgSnapshotSource(config.source, { connections: config.workers + 1 });
+  const target = new PgSnapshotTarget(config.target, { connections: config.workers + 1 });
+  const changes = cdc ? new PgChangeSource(config.source, { warn: (m) => progress.warn(m), heartbeatMs: config.cdc.heartbeatSeconds * 1000 }) : undefined;
+  const applier = cdc ? new PgChangeTarget(config.target, { connections: 2 }) : undefined;
+  let renew: NodeJS.Timeout | undefined;
+  try {
+    await takeRunnerLease(store, lease, owner, progress);
+    renew = setInterval(() => void store.acquireLease(lease, owner, Date.now() + RUNNER_LEASE_MS).catch(() => {}), 3000);
+    renew.unref();
+
+    progress.phase('plan');
+    const planned = await planSnapshot(
+      { source, target, store, preflight: changes ? (tables) => changes.preflight(flowId, tables) : undefined },
+      {
+        flow: flowId,
+        selection: { include: config.include, exclude: config.exclude, rename: config.rename },
+        rowsPerRange: config.rowsPerRange,
+        truncate: config.target.onExistingRows === 'truncate',
+        summary: configSummary(config),
+      },
+    );
+    let flow = planned.flow;
+    progress.planned(tablePlans(flow, planned.jobs));
+
+    if (changes) {
+      // Before the first range is read: every change from here on is retained by the slot and will be replayed.
+      const start = await changes.prepare(flowId, flow.tables);
+      if ((await store.getCheckpoint(flowId, CDC_CHECKPOINT)) === undefined) {
+        await store.putCheckpoint(flowId, CDC_CHECKPOINT, start.position);
+      }
+      if (start.snapshot) source.useSnapshot(start.snapshot);
+      else if (flow.phase === 'snapshot') assertKeylessResumable(flow, planned.jobs);
+    }
+
+    if (flow.phase === 'snapshot') {
+      progress.phase('snapshot');
+      await copyRanges({ source, target, store, progress }, flow, planned.jobs, { config, owner, signal });
+      if (signal.aborted) return { flow: flowId, resumed: planned.resumed, warnings: [], interrupted: true };
+      flow = { ...flow, phase: 'finalizing' };
+    }
+    source.useSnapshot(undefined);
+    await changes?.releaseSnapshot();
+
+    let warnings: string[] = [];
+    if (flow.phase === 'finalizing') {
+      progress.phase('finalize');
+      ({ warnings } = await finalizeSnapshot({ source, target, store }, flow));
+      for (const w of warnings) progress.warn(w);
+      flow = { ...flow, phase: cdc ? 'streaming' : 'done' };
+      await store.updateFlow(flowId, { phase: flow.phase });
+    }
+
+    if (changes && applier && ['streaming', 'stopping', 'stopped'].includes(flow.phase)) {
+      if (flow.phase !== 'streaming') await store.updateFlow(flowId, { phase: 'streaming' });
+      progress.phase('streaming');
+      let drained = false;
+      await runStreamer(
+        { source: changes, target: applier, store },
+        {
+          flow: flowId,
+          tables: flow.tables,
+          batchMs: config.cdc.batchMs,
+          signal,
+          drainTo: async () => {
+            if ((await store.getFlow(flowId))?.phase !== 'stopping') return undefined;
+            drained = true;
+            return changes.currentPosition();
+          },
+          onApplied: (i) =>
+            progress.streamed?.({
+              changes: i.changes,
+              transactions: i.transactions,
+              lagMs: Math.max(0, i.appliedAt - i.sourceTime),
+              position: String(i.position),
+            }),
+        },
+      );
+      if (drained) await store.updateFlow(flowId, { phase: 'stopped' });
+      progress.phase(drained ? 'stopped' : 'streaming');
+      return { flow: flowId, resumed: planned.resumed, warnings, interrupted: !drained };
+    }
+    progress.phase('done');
+    return { flow: flowId, resumed: planned.resumed, warnings, interrupted: false };
+  } finally {
+    if (renew) clearInterval(renew);
+    await store.releaseLease(lease, owner).catch(() => {});
+    await Promise.allSettled([source.close(), target.close(), changes?.close(), applier?.close()]);
+    await store.close();
+  }
+}
+
+/**
+ * A keyless table has no key to make replay idempotent: its copy must be read exactly at the slot's start, under the
+ * exported snapshot, which died with the process that created it. Its unfinished copy cannot be resumed exactly.
+ */
+function assertKeylessResumable(flow: FlowRecord, jobs: JobRecord[]): void {
+  const keyless = new Set(flow.tables.filter((t) => t.primaryKey.length === 0).map((t) => tableKey(t.source)));
+  const stuck = [...new Set(jobs.filter((j) => keyless.has(j.table) && j.status !== 'done').map((j) => j.table))];
+  if (stuck.length > 0) {
+    throw new FerryError(
+      `the copy of ${stuck.join(', ')} (no primary key) was interrupted; with changes streaming it cannot be resumed without duplicating rows`,
+      'run `ferry cleanup` with this config, empty the target, and run again; or give the table a primary key',
+    );
+  }
+}
+
+/** One runner per flow. A runner killed without releasing its lease is waited out (the lease is short). */
+async function takeRunnerLease(store: StateStore, lease: string, owner: string, progress: ProgressSink): Promise<void> {
+  const giveUp = Date.now() + RUNNER_LEASE_MS * 2;
+  let warned = false;
+  while (!(await store.acquireLease(lease, owner, Date.now() + RUNNER_LEASE_MS))) {
+    if (Date.now() > giveUp) {
+      throw new FerryError(
+        'another ferry process is running this flow (its lease in the state store is held and renewed)',
+        'stop the other `ferry run`, or use another `state.path` or `name`',
+      );
+    }
+    if (!warned) progress.warn('waiting for the lease of an earlier ferry process on this flow to expire');
+    warned = true;
+    await sleep(1000);
+  }
+}
