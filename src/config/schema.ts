@@ -35,19 +35,19 @@ export const configSchema = z
     exclude: z.array(pattern).default([]),
     rename: z.record(pattern, pattern).default({}),
     mode: z.enum(['snapshot', 'snapshot+cdc']).default('snapshot'),
-    workers: z.number().int().min(1).max(256).optional(),
-    rowsPerRange: z.number().int().min(1).default(250_000),
-    batchRows: z.number().int().min(1).default(50_000),
+    workers: z.coerce.number().int().min(1).max(256).optional(),
+    rowsPerRange: z.coerce.number().int().min(1).default(250_000),
+    batchRows: z.coerce.number().int().min(1).default(50_000),
     /** A job yields after this long and re-enqueues its cursor (a Lambda must stop before its timeout). */
-    jobTimeBudgetSeconds: z.number().positive().default(600),
-    maxAttempts: z.number().int().min(1).max(100).default(5),
+    jobTimeBudgetSeconds: z.coerce.number().positive().default(600),
+    maxAttempts: z.coerce.number().int().min(1).max(100).default(5),
     /** Streaming (mode snapshot+cdc). */
     cdc: z
       .object({
         /** Target transactions commit about this often (and at least at every source transaction boundary). */
-        batchMs: z.number().int().min(10).max(60_000).default(500),
+        batchMs: z.coerce.number().int().min(10).max(60_000).default(500),
         /** A heartbeat message written to the source's WAL this often keeps an idle slot advancing. */
-        heartbeatSeconds: z.number().positive().max(3600).default(5),
+        heartbeatSeconds: z.coerce.number().positive().max(3600).default(5),
       })
       .strict()
       .default({ batchMs: 500, heartbeatSeconds: 5 }),

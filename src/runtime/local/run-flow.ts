@@ -39,7 +39,7 @@ export interface LocalRunResult {
   interrupted: boolean;
 }
 
-const RUNNER_LEASE_MS = 10_000;
+const RUNNER_LEASE_MS = 6_000;
 
 export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
   const { config, progress } = opts;
@@ -56,7 +56,7 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
   let renew: NodeJS.Timeout | undefined;
   try {
     await takeRunnerLease(store, lease, owner, progress);
-    renew = setInterval(() => void store.acquireLease(lease, owner, Date.now() + RUNNER_LEASE_MS).catch(() => {}), 3000);
+    renew = setInterval(() => void store.acquireLease(lease, owner, Date.now() + RUNNER_LEASE_MS).catch(() => {}), 2000);
     renew.unref();
 
     progress.phase('plan');
@@ -102,7 +102,8 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
     }
 
     if (changes && applier && ['streaming', 'stopping', 'stopped'].includes(flow.phase)) {
-      if (flow.phase !== 'streaming') await store.updateFlow(flowId, { phase: 'streaming' });
+      // A pending stop request (`stopping`) is kept: the streamer drains at once. Only a finished stop restarts.
+      if (flow.phase === 'stopped') await store.updateFlow(flowId, { phase: 'streaming' });
       progress.phase('streaming');
       let drained = false;
       await runStreamer(
