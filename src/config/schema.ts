@@ -51,6 +51,14 @@ export const configSchema = z
       })
       .strict()
       .default({ batchMs: 500, heartbeatSeconds: 5 }),
+    /** The AWS runtime (ignored by `ferry run`). */
+    aws: z
+      .object({
+        /** How often the workflow checks the range jobs' progress. */
+        pollSeconds: z.coerce.number().int().min(1).max(3600).default(30),
+      })
+      .strict()
+      .default({ pollSeconds: 30 }),
     state: z
       .object({
         path: z.string().min(1).default('.ferry/state.db'),

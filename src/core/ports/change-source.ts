@@ -56,9 +56,11 @@ export interface ChangeSource {
   preflight(flow: string, tables: TableSchema[]): Promise<void>;
   /**
    * Create what streaming needs (PostgreSQL: publication, then slot) if absent. Idempotent. Called before any
-   * snapshot read, so that every change after the snapshot's start is retained.
+   * snapshot read, so that every change after the snapshot's start is retained. With `resuming` (the flow already
+   * has a checkpoint) a missing slot is an error, never recreated: a new slot would silently skip the changes
+   * made while there was none.
    */
-  prepare(flow: string, tables: TableSchema[]): Promise<StartPoint>;
+  prepare(flow: string, tables: TableSchema[], opts: { resuming: boolean }): Promise<StartPoint>;
   /** Release the snapshot held since `prepare` (after the snapshot phase). */
   releaseSnapshot(): Promise<void>;
   /**

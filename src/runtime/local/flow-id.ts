@@ -31,5 +31,8 @@ export function configSummary(config: LoadedConfig): Json {
     mode: config.mode,
     rowsPerRange: config.rowsPerRange,
     batchRows: config.batchRows,
+    maxAttempts: config.maxAttempts,
+    jobTimeBudgetSeconds: config.jobTimeBudgetSeconds,
+    cdc: config.cdc,
   };
 }

@@ -14,7 +14,8 @@ import { PgChangeTarget } from '../../adapters/postgres/cdc/change-target.js';
 import { PgSnapshotSource } from '../../adapters/postgres/snapshot-source.js';
 import { PgSnapshotTarget } from '../../adapters/postgres/snapshot-target.js';
 import type { LoadedConfig } from '../../config/load.js';
-import { CDC_CHECKPOINT, runStreamer } from '../../core/cdc/streamer.js';
+import { CDC_CHECKPOINT } from '../../core/cdc/streamer.js';
+import { streamFlow } from '../stream-flow.js';
 import { FerryError } from '../../core/errors.js';
 import { tableKey, type FlowRecord, type JobRecord } from '../../core/model.js';
 import type { StateStore } from '../../core/ports/state-store.js';
@@ -75,8 +76,9 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
 
     if (changes) {
       // Before the first range is read: every change from here on is retained by the slot and will be replayed.
-      const start = await changes.prepare(flowId, flow.tables);
-      if ((await store.getCheckpoint(flowId, CDC_CHECKPOINT)) === undefined) {
+      const resuming = (await store.getCheckpoint(flowId, CDC_CHECKPOINT)) !== undefined;
+      const start = await changes.prepare(flowId, flow.tables, { resuming });
+      if (!resuming) {
         await store.putCheckpoint(flowId, CDC_CHECKPOINT, start.position);
       }
       if (start.snapshot) source.useSnapshot(start.snapshot);
@@ -102,33 +104,7 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
     }
 
     if (changes && applier && ['streaming', 'stopping', 'stopped'].includes(flow.phase)) {
-      // A pending stop request (`stopping`) is kept: the streamer drains at once. Only a finished stop restarts.
-      if (flow.phase === 'stopped') await store.updateFlow(flowId, { phase: 'streaming' });
-      progress.phase('streaming');
-      let drained = false;
-      await runStreamer(
-        { source: changes, target: applier, store },
-        {
-          flow: flowId,
-          tables: flow.tables,
-          batchMs: config.cdc.batchMs,
-          signal,
-          drainTo: async () => {
-            if ((await store.getFlow(flowId))?.phase !== 'stopping') return undefined;
-            drained = true;
-            return changes.currentPosition();
-          },
-          onApplied: (i) =>
-            progress.streamed?.({
-              changes: i.changes,
-              transactions: i.transactions,
-              lagMs: Math.max(0, i.appliedAt - i.sourceTime),
-              position: String(i.position),
-            }),
-        },
-      );
-      if (drained) await store.updateFlow(flowId, { phase: 'stopped' });
-      progress.phase(drained ? 'stopped' : 'streaming');
+      const drained = await streamFlow({ changes, applier, store, progress }, flow, config, signal);
       return { flow: flowId, resumed: planned.resumed, warnings, interrupted: !drained };
     }
     progress.phase('done');

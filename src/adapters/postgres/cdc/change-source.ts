@@ -7,7 +7,8 @@ import { connect, pgEndpoint, type PgEndpoint } from '../connect.js';
 import { copiedColumns } from '../copy-format.js';
 import { columnList, ident, literal, qualified } from '../sql.js';
 import { compareLsn, normalizeLsn } from './lsn.js';
-import { HEARTBEAT_PREFIX } from './names.js';
+import { HEARTBEAT_PREFIX, slotName } from './names.js';
+import { FerryError } from '../../../core/errors.js';
 import { openReplicationStream } from './pgoutput-stream.js';
 import { checkReplicationSource } from './replication-preflight.js';
 import { createSlotWithSnapshot, dropSlotAndPublication, ensurePublication, findSlot, slotLag } from './slot.js';
@@ -43,10 +44,16 @@ export class PgChangeSource implements ChangeSource {
     return this.withClient((c) => checkReplicationSource(c, flow, tables));
   }
 
-  async prepare(flow: string, tables: TableSchema[]): Promise<StartPoint> {
+  async prepare(flow: string, tables: TableSchema[], opts: { resuming: boolean }): Promise<StartPoint> {
     await this.withClient((c) => ensurePublication(c, flow, tables));
     const existing = await this.withClient((c) => findSlot(c, flow));
     if (existing) return { position: existing.confirmed, snapshot: null };
+    if (opts.resuming) {
+      throw new FerryError(
+        `the replication slot ${slotName(flow)} of flow ${flow} is gone (dropped by \`ferry cleanup\` or by hand); the changes made since cannot be recovered from it`,
+        'start the flow over: empty the target (or set target.onExistingRows: truncate) and use a new state file or flow name',
+      );
+    }
     const conn = await connect(this.endpoint, { replication: 'database' } as pg.ClientConfig);
     try {
       const { position, snapshot } = await createSlotWithSnapshot(conn, flow);

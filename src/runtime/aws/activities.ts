@@ -1,0 +1,160 @@
+/**
+ * The side effects of the migration workflow, one function per Step Functions state (PeerDB's split: the workflow
+ * orchestrates, activities act, connectors talk to databases). Each takes and returns plain JSON, and each is
+ * idempotent: Step Functions retries a state after a Lambda failure, and a retried activity must converge.
+ */
+import { PgChangeSource } from '../../adapters/postgres/cdc/change-source.js';
+import { PgSnapshotSource } from '../../adapters/postgres/snapshot-source.js';
+import { PgSnapshotTarget } from '../../adapters/postgres/snapshot-target.js';
+import type { LoadedConfig } from '../../config/load.js';
+import { CDC_CHECKPOINT, CDC_LAG } from '../../core/cdc/streamer.js';
+import { PreflightError } from '../../core/errors.js';
+import { tableKey, type Json, type TableSchema } from '../../core/model.js';
+import { finalizeSnapshot } from '../../core/snapshot/finalize.js';
+import { describePlan, planSnapshot } from '../../core/snapshot/plan.js';
+import { configSummary, flowIdOf } from '../local/flow-id.js';
+import { awsConfig, type AwsContext } from './context.js';
+import type { StreamerLauncher } from './launcher.js';
+
+export interface WorkflowInput {
+  config: unknown;
+  flow?: string;
+}
+
+interface Adapters {
+  source: PgSnapshotSource;
+  target: PgSnapshotTarget;
+  changes?: PgChangeSource;
+}
+
+async function withAdapters<T>(config: LoadedConfig, fn: (a: Adapters) => Promise<T>): Promise<T> {
+  const a: Adapters = {
+    source: new PgSnapshotSource(config.source, { connections: 2 }),
+    target: new PgSnapshotTarget(config.target, { connections: 2 }),
+    changes: config.mode === 'snapshot+cdc' ? new PgChangeSource(config.source) : undefined,
+  };
+  try {
+    return await fn(a);
+  } finally {
+    await Promise.allSettled([a.source.close(), a.target.close(), a.changes?.close()]);
+  }
+}
+
+const selection = (c: LoadedConfig) => ({ include: c.include, exclude: c.exclude, rename: c.rename });
+
+/**
+ * On AWS the snapshot is read by many Lambdas, long after the Lambda that created the slot has gone, so no
+ * exported snapshot can be shared: keyless tables could not be replayed exactly, and are refused for streaming.
+ */
+function assertStreamableOnAws(config: LoadedConfig, tables: TableSchema[]): void {
+  if (config.mode !== 'snapshot+cdc') return;
+  const keyless = tables.filter((t) => t.primaryKey.length === 0).map((t) => tableKey(t.source));
+  if (keyless.length > 0) {
+    throw new PreflightError(
+      `on AWS, tables without a primary key cannot be streamed exactly: ${keyless.join(', ')}`,
+      'add a primary key, exclude them, or run this flow locally with `ferry run` (which holds the slot\'s snapshot)',
+    );
+  }
+}
+
+/** Validate the config and preflight both sides. Writes nothing. */
+export async function validate(ctx: AwsContext, input: WorkflowInput) {
+  const config = awsConfig(input.config, ctx.settings);
+  const flow = flowIdOf(config);
+  await withAdapters(config, async ({ source, target, changes }) => {
+    const resuming = (await ctx.store.getFlow(flow)) !== undefined;
+    const { tables } = await describePlan(source, selection(config), Number.MAX_SAFE_INTEGER);
+    assertStreamableOnAws(config, tables);
+    await changes?.preflight(flow, tables);
+    await target.preflight(tables, { truncate: false, resuming: resuming || config.target.onExistingRows === 'truncate' });
+  });
+  return { flow, mode: config.mode, pollSeconds: config.aws.pollSeconds };
+}
+
+/** Slot and publication first (snapshot+cdc), then the stored plan, the target tables and the jobs. */
+export async function plan(ctx: AwsContext, input: WorkflowInput) {
+  const config = awsConfig(input.config, ctx.settings);
+  const flow = flowIdOf(config);
+  return withAdapters(config, async ({ source, target, changes }) => {
+    const planned = await planSnapshot(
+      {
+        source,
+        target,
+        store: ctx.store,
+        preflight: async (tables) => {
+          assertStreamableOnAws(config, tables);
+          await changes?.preflight(flow, tables);
+        },
+      },
+      { flow, selection: selection(config), rowsPerRange: config.rowsPerRange, truncate: config.target.onExistingRows === 'truncate', summary: configSummary(config) },
+    );
+    if (changes) {
+      const resuming = (await ctx.store.getCheckpoint(flow, CDC_CHECKPOINT)) !== undefined;
+      const start = await changes.prepare(flow, planned.flow.tables, { resuming });
+      await changes.releaseSnapshot();
+      if (!resuming) {
+        await ctx.store.putCheckpoint(flow, CDC_CHECKPOINT, start.position);
+      }
+    }
+    return { flow, mode: config.mode, jobs: planned.jobs.length, pollSeconds: config.aws.pollSeconds };
+  });
+}
+
+/** Every job not done goes to SQS. Enqueuing twice only duplicates deliveries, which the copy path absorbs. */
+export async function enqueue(ctx: AwsContext, input: WorkflowInput) {
+  if (!ctx.queue) throw new Error('no job queue configured');
+  const flow = requireFlow(input);
+  const jobs = (await ctx.store.listJobs(flow)).filter((j) => j.status !== 'done');
+  await ctx.queue.enqueue(jobs.map((j) => ({ flow, id: j.id, table: j.table, range: j.range, cursor: j.cursor, attempt: j.attempts })));
+  return { enqueued: jobs.length };
+}
+
+export async function progress(ctx: AwsContext, input: WorkflowInput) {
+  const flow = requireFlow(input);
+  const counts = Object.values(await ctx.store.countJobs(flow));
+  const sum = (k: 'total' | 'done' | 'failed' | 'rows') => counts.reduce((n, c) => n + c[k], 0);
+  const failed = sum('failed') > 0 ? await ctx.store.listJobs(flow, 'failed') : [];
+  const cause = failed.length
+    ? failed.slice(0, 5).map((j) => `${j.table} ${j.label}: ${j.error ?? 'failed'} (after ${j.attempts} attempts)`).join('; ')
+    : '';
+  return { total: sum('total'), done: sum('done'), failed: sum('failed'), remaining: sum('total') - sum('done') - sum('failed'), rows: sum('rows'), cause };
+}
+
+export async function finalize(ctx: AwsContext, input: WorkflowInput) {
+  const config = awsConfig(input.config, ctx.settings);
+  const flow = requireFlow(input);
+  const record = await ctx.store.getFlow(flow);
+  if (!record) throw new Error(`flow ${flow} is not in the state store`);
+  if (record.phase === 'streaming' || record.phase === 'done') return { warnings: [] as string[] };
+  return withAdapters(config, async ({ source, target }) => {
+    const { warnings } = await finalizeSnapshot({ source, target, store: ctx.store }, record);
+    await ctx.store.updateFlow(flow, { phase: config.mode === 'snapshot+cdc' ? 'streaming' : 'done' });
+    return { warnings };
+  });
+}
+
+export async function startStreamer(ctx: AwsContext, launcher: StreamerLauncher, input: WorkflowInput) {
+  const flow = requireFlow(input);
+  return { task: await launcher.launch(flow, input.config) };
+}
+
+export async function status(ctx: AwsContext, input: WorkflowInput): Promise<Json> {
+  const flow = requireFlow(input);
+  const record = await ctx.store.getFlow(flow);
+  const counts = await ctx.store.countJobs(flow);
+  const tables = Object.entries(counts).map(([table, c]) => ({ table, rows: c.rows, bytes: c.bytes, jobs: c.total, done: c.done, failed: c.failed }));
+  return {
+    flow,
+    phase: record?.phase ?? 'unknown',
+    tables,
+    rows: tables.reduce((n, t) => n + t.rows, 0),
+    bytes: tables.reduce((n, t) => n + t.bytes, 0),
+    checkpoint: (await ctx.store.getCheckpoint(flow, CDC_CHECKPOINT)) ?? null,
+    lag: (await ctx.store.getCheckpoint(flow, CDC_LAG)) ?? null,
+  };
+}
+
+function requireFlow(input: WorkflowInput): string {
+  if (!input.flow) throw new Error('the workflow input lacks `flow` (set by the Plan state)');
+  return input.flow;
+}

@@ -1,0 +1,53 @@
+/**
+ * Streaming one flow until stopped: shared by `ferry run` (after its snapshot) and the Fargate streamer. Drains and
+ * marks the flow `stopped` when `ferry stop` asked for it (phase `stopping`).
+ */
+import type { LoadedConfig } from '../config/load.js';
+import { runStreamer } from '../core/cdc/streamer.js';
+import type { FlowRecord } from '../core/model.js';
+import type { ChangeSource } from '../core/ports/change-source.js';
+import type { ChangeTarget } from '../core/ports/change-target.js';
+import type { StateStore } from '../core/ports/state-store.js';
+import type { ProgressSink } from '../core/progress.js';
+
+export interface StreamFlowDeps {
+  changes: ChangeSource;
+  applier: ChangeTarget;
+  store: StateStore;
+  progress: ProgressSink;
+}
+
+/** Returns true when it drained on a stop request, false when the signal stopped it. */
+export async function streamFlow(deps: StreamFlowDeps, flow: FlowRecord, config: LoadedConfig, signal: AbortSignal): Promise<boolean> {
+  const { changes, applier, store, progress } = deps;
+  // A pending stop request (`stopping`) is kept: the streamer drains at once. Only a finished stop restarts.
+  if (flow.phase === 'stopped') await store.updateFlow(flow.id, { phase: 'streaming' });
+  progress.phase('streaming');
+  let drained = false;
+  await runStreamer(
+    { source: changes, target: applier, store },
+    {
+      flow: flow.id,
+      tables: flow.tables,
+      batchMs: config.cdc.batchMs,
+      signal,
+      drainTo: async () => {
+        if ((await store.getFlow(flow.id))?.phase !== 'stopping') return undefined;
+        drained = true;
+        return changes.currentPosition();
+      },
+      onApplied: (i) =>
+        progress.streamed?.({
+          changes: i.changes,
+          transactions: i.transactions,
+          lagMs: Math.max(0, i.appliedAt - i.sourceTime),
+          position: String(i.position),
+        }),
+    },
+  );
+  if (drained) {
+    await store.updateFlow(flow.id, { phase: 'stopped' });
+    progress.phase('stopped');
+  }
+  return drained;
+}
