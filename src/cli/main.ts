@@ -15,6 +15,8 @@ usage:
   ferry verify <config.yaml>   compare source and target by per-range checksums [--repair] [--json]
   ferry stop <config.yaml>     drain the streamer up to the source's current position, then stop it [--no-wait]
   ferry cleanup <config.yaml>  drop the replication slot and publication, and Ferry's bookkeeping on the target
+  ferry aws start <config.yaml>   start the deployed AWS workflow with this config and follow it [--no-follow]
+  ferry aws status <config.yaml>  the flow's state in DynamoDB and its recent executions
   ferry demo [--scale N]       migrate a sample database between two embedded PostgreSQL servers
 `;
 
@@ -35,6 +37,15 @@ export async function main(argv: string[]): Promise<number> {
       return needConfig(args, async (path) => (await import('./stop-command.js')).stopCommand(path, { wait: !flags.has('--no-wait') }));
     case 'cleanup':
       return needConfig(args, async (path) => (await import('./cleanup-command.js')).cleanupCommand(path));
+    case 'aws': {
+      const { awsCommand } = await import('./aws-command.js');
+      const valued = new Map<string, string>();
+      rest.forEach((a, i) => {
+        if (a.startsWith('--')) valued.set(a, rest[i + 1] && !rest[i + 1]!.startsWith('--') ? rest[i + 1]! : '');
+      });
+      const positional = rest.filter((a, i) => !a.startsWith('--') && !(i > 0 && rest[i - 1]!.startsWith('--state-')));
+      return awsCommand(positional[0], positional[1], valued);
+    }
     case 'demo': {
       const { demoCommand } = await import('./demo-command.js');
       const i = rest.indexOf('--scale');
