@@ -24,6 +24,7 @@ describe('ferry aws start: the execution input made from a config', () => {
   });
 
   it('rejects a typo before anything is started', () => {
-    expect(() => executionInput({ includ: ['x.y'] })).toThrow(/unknown field `includ`/);
+    expect(() => executionInput({ name: 'x', includ: ['x.y'] })).toThrow(/unknown field `includ`/);
+    expect(() => executionInput({ include: ['x.y'] })).toThrow(/name: on AWS a flow needs a `name`/);
   });
 });

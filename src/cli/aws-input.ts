@@ -17,6 +17,10 @@ export function executionInput(raw: unknown): ExecutionInput {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('the config must be a mapping of fields');
   const input: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
   const notes: string[] = [];
+  // Locally a flow id can be derived from the endpoints; on AWS the CLI never sees the real ones (they are secrets).
+  if (typeof input.name !== 'string') {
+    throw new ConfigError('name: on AWS a flow needs a `name` (e.g. `name: shop-to-new`)', 'add `name:` to the config; `ferry aws status` finds the flow by it');
+  }
   for (const side of ['source', 'target'] as const) {
     const given = input[side] as { onExistingRows?: string } | undefined;
     if (given) notes.push(`${side}: on AWS the endpoint is the deployment's secret ${side === 'source' ? 'SourceUrl' : 'TargetUrl'}`);

@@ -2,12 +2,18 @@
  * The CDC streamer: applies source transactions to the target in order, in target transactions batched by time
  * (about `batchMs`) or size, and moves the checkpoint only after the target committed.
  *
+ * Two sides, so that decoding on the source and applying on the target overlap:
+ * - the read side takes events as the source delivers them and decides what to do (batch, commit, skip);
+ * - the apply lane runs those decisions on the target strictly in order, one at a time, on one transaction.
+ * The read side awaits the lane only when more than `maxBacklog` changes are waiting there, which pauses the
+ * source (backpressure), so memory stays bounded however large a transaction is.
+ *
  * Contracts it relies on and keeps:
  * - The target records the applied position in the same transaction as the changes, so a restart from an older
  *   checkpoint skips transactions the target already has, and replays the rest (each change converges anyway).
  * - The checkpoint, then the source acknowledgement, follow each target commit, never precede it.
  * - A source transaction is never split across target commits: a huge one streams into one open target
- *   transaction, `applyChunk` changes at a time, so memory stays bounded while the source is paused by awaiting.
+ *   transaction, `applyChunk` changes at a time.
  * - Any failure stops the stream without acknowledging anything after the last commit.
  */
 import { FerryError } from '../errors.js';
@@ -33,8 +39,10 @@ export interface StreamerOptions {
   flow: string;
   tables: TableSchema[];
   batchMs?: number;
-  /** Changes handed to the target per call while a transaction is open (the memory bound). */
+  /** Changes handed to the target per call while a transaction is open. */
   applyChunk?: number;
+  /** Changes that may wait for the apply lane before the source is paused (the memory bound). */
+  maxBacklog?: number;
   /** Commit at the next transaction boundary once this many changes are open. */
   commitChanges?: number;
   /** Stop: commit at the next transaction boundary (or roll back after `stopGraceMs`), then return. */
@@ -53,34 +61,42 @@ export interface StreamerDeps {
 
 export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Promise<{ position: Position }> {
   const { source, target, store } = deps;
-  const batchMs = opts.batchMs ?? 1000;
-  const applyChunk = opts.applyChunk ?? 5000;
-  const commitChanges = opts.commitChanges ?? 200_000;
+  const batchMs = opts.batchMs ?? 500;
+  const applyChunk = opts.applyChunk ?? 10_000;
+  const maxBacklog = opts.maxBacklog ?? 3 * applyChunk;
+  const commitChanges = opts.commitChanges ?? 500_000;
   const start = await store.getCheckpoint(opts.flow, CDC_CHECKPOINT);
   if (start === undefined) {
     throw new FerryError(`flow ${opts.flow} has no CDC start position`, 'run the flow with mode snapshot+cdc from the start');
   }
   const applied = await target.appliedPosition(opts.flow);
   const tables = new Map(opts.tables.map((t) => [`${t.source.schema}.${t.source.name}`, t]));
-
-  const serial = new Serial();
-  const end = new AbortController();
-  let failure: unknown;
-  let batch: ApplyBatch | undefined;
-  let pending: Change[] = [];
-  let inTxn = false;
-  let skipping = false;
-  let openedAt = 0;
-  let openChanges = 0;
-  let openTxns = 0;
-  let lastCommit: { position: Position; time: number } | undefined;
-  let idle: { position: Position; time: number } | undefined;
-  let acked: Position = start;
-  let stopSince: number | undefined;
-  let drainTarget: Position | undefined;
-  let lastDrainPoll = 0;
-
   const later = (a: Position, b: Position) => source.compare(a, b) > 0;
+  const end = new AbortController();
+  const finish = () => end.abort();
+  let failure: unknown;
+
+  // ---- the apply lane: target side, strictly ordered ----
+  const lane = new Serial();
+  let backlog = 0;
+  let laneTail: Promise<void> = Promise.resolve();
+  let batch: ApplyBatch | undefined;
+  let acked: Position = start;
+
+  const schedule = (changes: number, op: () => Promise<void>) => {
+    backlog += changes;
+    laneTail = lane.run(async () => {
+      try {
+        if (failure === undefined) await op();
+      } catch (err) {
+        failure ??= err;
+        finish();
+      } finally {
+        backlog -= changes;
+      }
+    });
+    return laneTail;
+  };
 
   const advance = async (position: Position, time: number, changes: number, transactions: number) => {
     await store.putCheckpoint(opts.flow, CDC_CHECKPOINT, position);
@@ -89,13 +105,6 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
     const info = { position, sourceTime: time, appliedAt: Date.now(), changes, transactions };
     await store.putCheckpoint(opts.flow, CDC_LAG, { sourceTime: info.sourceTime, appliedAt: info.appliedAt });
     opts.onApplied?.(info);
-  };
-
-  const flush = async () => {
-    if (!batch || pending.length === 0) return;
-    const missing = await batch.apply(pending);
-    pending = [];
-    if (missing.length) await completeMissing(batch, missing);
   };
 
   /** Rows an update could not complete on the target: read them from the source now and upsert them. */
@@ -108,22 +117,58 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
     }
   };
 
-  const commitBatch = async () => {
-    if (!batch || !lastCommit) return;
-    await flush();
-    await batch.commit(lastCommit.position);
-    batch = undefined;
-    const done = lastCommit;
-    const [changes, txns] = [openChanges, openTxns];
-    lastCommit = undefined;
-    openChanges = 0;
-    openTxns = 0;
-    await advance(done.position, done.time, changes, txns);
+  // ---- the read side ----
+  let pending: Change[] = [];
+  let open = false; // changes scheduled (or pending) since the last scheduled commit
+  let openedAt = 0;
+  let openChanges = 0;
+  let openTxns = 0;
+  let lastCommit: { position: Position; time: number } | undefined;
+  let inTxn = false;
+  let skipping = false;
+  let idle: { position: Position; time: number } | undefined;
+  let scheduledAck: Position = start;
+  let stopSince: number | undefined;
+  let drainTarget: Position | undefined;
+  let lastDrainPoll = 0;
+
+  const scheduleApply = () => {
+    if (pending.length === 0) return;
+    const chunk = pending;
+    pending = [];
+    schedule(chunk.length, async () => {
+      batch ??= await target.begin(opts.flow, opts.tables);
+      const missing = await batch.apply(chunk);
+      if (missing.length) await completeMissing(batch, missing);
+    });
   };
 
-  const finish = () => end.abort();
+  const scheduleCommit = () => {
+    if (!open || !lastCommit) return;
+    scheduleApply();
+    const done = lastCommit;
+    const [changes, txns] = [openChanges, openTxns];
+    schedule(0, async () => {
+      if (batch) await batch.commit(done.position);
+      batch = undefined;
+      await advance(done.position, done.time, changes, txns);
+    });
+    scheduledAck = done.position;
+    open = false;
+    openChanges = 0;
+    openTxns = 0;
+    lastCommit = undefined;
+  };
 
-  const handle = async (e: StreamEvent) => {
+  const handleAll = async (events: StreamEvent[]) => {
+    for (const e of events) {
+      handle(e);
+      if (backlog > maxBacklog) await laneTail; // backpressure: the source waits while the target catches up
+    }
+  };
+
+  /** Synchronous: decides and schedules; the apply lane does the waiting. */
+  const handle = (e: StreamEvent): void => {
     switch (e.kind) {
       case 'begin':
         inTxn = true;
@@ -132,17 +177,17 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
         return;
       case 'change':
         if (skipping) return;
-        if (!batch) {
-          batch = await target.begin(opts.flow, opts.tables);
+        if (!open) {
+          open = true;
           openedAt = Date.now();
         }
         pending.push(e.change);
         openChanges++;
-        if (pending.length >= applyChunk) await flush();
+        if (pending.length >= applyChunk) scheduleApply();
         return;
       case 'commit':
         inTxn = false;
-        if (skipping || !batch) {
+        if (skipping || !open) {
           // Nothing of ours in it (or already applied): the position may advance once nothing is open.
           skipping = false;
           idle = { position: e.position, time: e.time };
@@ -150,7 +195,7 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
         }
         lastCommit = { position: e.position, time: e.time };
         openTxns++;
-        if (Date.now() - openedAt >= batchMs || openChanges >= commitChanges) await commitBatch();
+        if (Date.now() - openedAt >= batchMs || openChanges >= commitChanges) scheduleCommit();
         return;
       case 'heartbeat':
         if (!inTxn) idle = { position: e.position, time: e.time };
@@ -160,51 +205,62 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
 
   const tick = async () => {
     const now = Date.now();
-    if (batch && lastCommit && !inTxn && now - openedAt >= batchMs) await commitBatch();
-    if (!batch && !inTxn && idle && later(idle.position, acked)) {
+    if (open && lastCommit && !inTxn && now - openedAt >= batchMs) scheduleCommit();
+    if (!open && !inTxn && idle && later(idle.position, scheduledAck)) {
       const i = idle;
       idle = undefined;
-      await advance(i.position, i.time, 0, 0);
+      scheduledAck = i.position;
+      schedule(0, () => advance(i.position, i.time, 0, 0));
     }
     if (opts.drainTo && now - lastDrainPoll >= 1000) {
       lastDrainPoll = now;
       drainTarget ??= await opts.drainTo();
     }
-    if (drainTarget !== undefined && !batch && !later(drainTarget, acked)) finish();
+    if (drainTarget !== undefined && !open && backlog === 0 && !later(drainTarget, acked)) {
+      await laneTail;
+      finish();
+    }
     if (opts.signal.aborted) {
       stopSince ??= now;
       if (!inTxn) {
-        await commitBatch();
+        scheduleCommit();
+        await laneTail; // acknowledged before the stream closes
         finish();
       } else if (now - stopSince > (opts.stopGraceMs ?? 5000)) {
         // Mid-transaction for too long: drop the open batch; the checkpoint still marks where to resume.
-        await batch?.rollback();
-        batch = undefined;
+        pending = [];
+        schedule(0, async () => {
+          await batch?.rollback();
+          batch = undefined;
+        });
+        await laneTail;
         finish();
       }
     }
   };
 
+  const reader = new Serial();
   const guarded = (fn: () => Promise<void>) =>
-    serial.run(async () => {
+    reader.run(async () => {
       if (failure !== undefined || end.signal.aborted) return;
       try {
         await fn();
       } catch (err) {
-        failure = err;
+        failure ??= err;
         finish();
       }
     });
 
   const timer = setInterval(() => void guarded(tick), Math.min(100, batchMs));
   try {
-    await source.stream(opts.flow, opts.tables, start, (e) => guarded(() => handle(e)), end.signal);
+    await source.stream(opts.flow, opts.tables, start, (events) => guarded(() => handleAll(events)), end.signal);
     if (!end.signal.aborted) failure ??= new Error('the replication stream ended unexpectedly');
   } catch (err) {
     failure ??= err;
   } finally {
     clearInterval(timer);
-    await serial.run(async () => {});
+    await reader.run(async () => {});
+    await lane.run(async () => {});
     await batch?.rollback();
   }
   if (failure !== undefined) throw failure;

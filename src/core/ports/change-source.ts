@@ -64,10 +64,11 @@ export interface ChangeSource {
   /** Release the snapshot held since `prepare` (after the snapshot phase). */
   releaseSnapshot(): Promise<void>;
   /**
-   * Deliver events from `from` (exclusive of transactions already confirmed) until `signal` aborts. `onEvent` is
-   * awaited: the source reads no further while it is pending (backpressure). Resolves after the abort.
+   * Deliver events from `from` (exclusive of transactions already confirmed) until `signal` aborts, in order, a
+   * batch at a time (what arrived together). `onEvents` is awaited: the source reads no further while it is
+   * pending (backpressure). Resolves after the abort.
    */
-  stream(flow: string, tables: TableSchema[], from: Position, onEvent: (e: StreamEvent) => Promise<void>, signal: AbortSignal): Promise<void>;
+  stream(flow: string, tables: TableSchema[], from: Position, onEvents: (events: StreamEvent[]) => Promise<void>, signal: AbortSignal): Promise<void>;
   /** Let the source discard what precedes `position`. Called only after the target committed up to it. */
   acknowledge(position: Position): Promise<void>;
   /** The current full rows for these keys (absent keys are left out), read now; used to complete partial updates. */

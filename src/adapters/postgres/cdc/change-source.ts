@@ -75,7 +75,7 @@ export class PgChangeSource implements ChangeSource {
     flow: string,
     tables: TableSchema[],
     from: Position,
-    onEvent: (e: StreamEvent) => Promise<void>,
+    onEvents: (events: StreamEvent[]) => Promise<void>,
     signal: AbortSignal,
   ): Promise<void> {
     const selected = new Set(tables.map((t) => tableKey(t.source)));
@@ -84,7 +84,7 @@ export class PgChangeSource implements ChangeSource {
       flow,
       selected,
       normalizeLsn(from as string),
-      onEvent,
+      onEvents,
     );
     this.stream_ = stream;
     const heartbeat = this.startHeartbeats();

@@ -5,8 +5,10 @@
  * - It parses values with pg-types (int8 to string, timestamptz to Date, jsonb to object), which breaks fidelity.
  *   Every relation column's parser is replaced with the identity, so values stay the text pgoutput sent.
  * - It acknowledges on its own timer, possibly ahead of what the target committed. Auto-acknowledge is off; only
- *   `acknowledge()` (called after the target committed) moves the slot. Flow control is on: the next message is
- *   read only after the awaited handler returns, and the socket is paused meanwhile (backpressure).
+ *   `acknowledge()` (called after the target committed) moves the slot.
+ * - Its flow control awaits a handler per message, which costs more than the decoding. Instead, the messages that
+ *   one socket read yields (they are parsed synchronously, in one tick) are collected into a batch; the socket is
+ *   paused until the batch's handler has returned (backpressure), then resumed.
  */
 import type pg from 'pg';
 import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
@@ -32,12 +34,15 @@ function micros(t: unknown): number {
 /** Drop `undefined` (an unchanged TOAST value with no old row to copy it from): the column is simply absent. */
 function image(tuple: Record<string, unknown> | null): RowImage | null {
   if (!tuple) return null;
-  const out: RowImage = {};
-  for (const [k, v] of Object.entries(tuple)) {
-    if (v === undefined) continue;
-    out[k] = v === null ? null : String(v);
+  // Values are already strings or null (identity parsers); copy only when a column must be dropped.
+  for (const k in tuple) {
+    if (tuple[k] === undefined) {
+      const out: RowImage = {};
+      for (const j in tuple) if (tuple[j] !== undefined) out[j] = tuple[j] as string | null;
+      return out;
+    }
   }
-  return out;
+  return tuple as RowImage;
 }
 
 export interface ReplicationStream {
@@ -52,11 +57,11 @@ export async function openReplicationStream(
   flow: string,
   selected: ReadonlySet<string>,
   from: string,
-  onEvent: (e: StreamEvent) => Promise<void>,
+  onEvents: (events: StreamEvent[]) => Promise<void>,
 ): Promise<ReplicationStream> {
   const service = new LogicalReplicationService(config, {
     acknowledge: { auto: false, timeoutSeconds: 0 },
-    flowControl: { enabled: true },
+    flowControl: { enabled: false },
   });
   const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [publicationName(flow)], messages: true });
   const parser = (plugin as unknown as { parser: { readRelationColumn: (r: unknown) => { parser: unknown } } }).parser;
@@ -71,9 +76,30 @@ export async function openReplicationStream(
   service.on('error', (err: unknown) => {
     failure ??= err;
   });
-  service.on('data', async (lsn: string, msg: PgoutputMessage) => {
+  const socket = () => (service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } })._connection?.stream;
+  let batch: StreamEvent[] = [];
+  let delivering = Promise.resolve();
+  const deliver = () => {
+    const events = batch;
+    batch = [];
+    delivering = delivering
+      .then(() => onEvents(events))
+      .catch((err: unknown) => {
+        failure ??= err;
+        void service.stop();
+      })
+      .finally(() => {
+        if (batch.length === 0) socket()?.resume();
+      });
+  };
+  service.on('data', (lsn: string, msg: PgoutputMessage) => {
     const event = toEvent(lsn, msg as unknown as Record<string, unknown>, selected);
-    if (event) await onEvent(event);
+    if (!event) return;
+    if (batch.length === 0) {
+      socket()?.pause();
+      setImmediate(deliver);
+    }
+    batch.push(event);
   });
   // A keepalive is parsed as soon as it arrives, ahead of data messages still queued by flow control, so its LSN
   // must never be acknowledged as if everything before it were applied. It is answered with the last position the

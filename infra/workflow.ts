@@ -1,0 +1,95 @@
+/**
+ * The migration workflow: infra/workflow.asl.json (JSONPath ASL, the same file the tests run in
+ * aws-local-stepfunctions) with its `${…FunctionArn}` placeholders replaced by the deployed functions' ARNs.
+ *
+ * Deployed through the raw aws.sfn.StateMachine: SST's StepFunctions builder emits JSONata, which would be a
+ * second definition to keep in step with the tested one.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { workflowFunctions } from './functions';
+import { settings } from './settings';
+
+const ASL_PATH = 'infra/workflow.asl.json';
+const PLACEHOLDER = /\$\{(\w+)\}/g;
+
+/** Fill the placeholders; any the file names that we do not provide, or provide and the file lacks, is a mistake. */
+function render(template: string, arns: Record<string, string>): string {
+  const used = new Set<string>();
+  const rendered = template.replace(PLACEHOLDER, (_, name: string) => {
+    const arn = arns[name];
+    if (arn === undefined) throw new Error(`${ASL_PATH}: no function for the placeholder \${${name}}`);
+    used.add(name);
+    // JSON.stringify(...).slice(1, -1): the ARN sits inside a JSON string already.
+    return JSON.stringify(arn).slice(1, -1);
+  });
+  const unused = Object.keys(arns).filter((name) => !used.has(name));
+  if (unused.length) throw new Error(`${ASL_PATH}: no placeholder for ${unused.map((n) => `\${${n}}`).join(', ')}`);
+  JSON.parse(rendered); // fail the deploy here rather than in the Step Functions API
+  return rendered;
+}
+
+// From the app root whatever the working directory of `sst` (it may run from a subfolder).
+const template = readFileSync(join($cli.paths.root, ASL_PATH), 'utf8');
+const names = Object.keys(workflowFunctions) as (keyof typeof workflowFunctions)[];
+const functionArns = names.map((name) => workflowFunctions[name].arn);
+
+const definition = $util
+  .all(functionArns)
+  .apply((arns) => render(template, Object.fromEntries(names.map((name, i) => [name, arns[i]!]))));
+
+const role = new aws.iam.Role('WorkflowRole', {
+  assumeRolePolicy: aws.iam.assumeRolePolicyForPrincipal({ Service: 'states.amazonaws.com' }),
+});
+
+const policy = new aws.iam.RolePolicy('WorkflowRolePolicy', {
+  role: role.id,
+  policy: aws.iam.getPolicyDocumentOutput({
+    statements: [
+      {
+        // Exactly the seven step functions; `:*` covers invocations of a qualified ARN (version or alias).
+        actions: ['lambda:InvokeFunction'],
+        resources: functionArns.flatMap((arn) => [arn, $interpolate`${arn}:*`]),
+      },
+      {
+        // CloudWatch Logs delivery for Step Functions is configured through these account-level APIs, which take
+        // no resource ARNs (AWS documents `*` for them).
+        actions: [
+          'logs:CreateLogDelivery',
+          'logs:GetLogDelivery',
+          'logs:UpdateLogDelivery',
+          'logs:DeleteLogDelivery',
+          'logs:ListLogDeliveries',
+          'logs:PutResourcePolicy',
+          'logs:DescribeResourcePolicies',
+          'logs:DescribeLogGroups',
+        ],
+        resources: ['*'],
+      },
+    ],
+  }).json,
+});
+
+// The /aws/vendedlogs/ prefix keeps CloudWatch's per-account resource policy from growing with every log group.
+const logGroup = new aws.cloudwatch.LogGroup('WorkflowLogs', {
+  name: `/aws/vendedlogs/states/${$app.name}-${$app.stage}-migration`,
+  retentionInDays: settings.workflow.logRetentionDays,
+});
+
+export const stateMachine = new aws.sfn.StateMachine(
+  'Migration',
+  {
+    // A fixed name, so the console's state machine list shows which app and stage it belongs to.
+    name: `${$app.name}-${$app.stage}-migration`,
+    type: 'STANDARD', // runs for hours to days, and each state must run exactly once
+    roleArn: role.arn,
+    definition,
+    loggingConfiguration: {
+      level: settings.workflow.logLevel,
+      includeExecutionData: settings.workflow.includeExecutionData,
+      logDestination: $interpolate`${logGroup.arn}:*`,
+    },
+  },
+  // Step Functions checks the role (logging permissions included) when the machine is created: policy first.
+  { dependsOn: [policy] },
+);
