@@ -24,6 +24,8 @@ const SCHEMA = `
   ALTER TABLE app.log REPLICA IDENTITY FULL;
   CREATE TABLE app.docs (id int PRIMARY KEY, title text, body text);
   CREATE TABLE app.ignored (id int PRIMARY KEY, v text);
+  CREATE TABLE app.seqd (id serial PRIMARY KEY, v text);
+  INSERT INTO app.seqd (v) SELECT 'v' || g FROM generate_series(1, 100) g;
   INSERT INTO app.accounts SELECT g, 'u' || g || '@example.com', g * 1.5, NULL FROM generate_series(1, 30000) g;
   INSERT INTO app.lines SELECT o, l, (o + l) % 9 FROM generate_series(1, 5000) o, generate_series(1, 3) l;
   INSERT INTO app.log SELECT timestamp '2024-01-01' + g * interval '1 s', 'm' || g FROM generate_series(1, 8000) g;
@@ -68,6 +70,7 @@ async function workload(url: string, round: number) {
     UPDATE app.log SET message = message || '!' WHERE message = 'm${round + 1}';
     DELETE FROM app.log WHERE message = 'm${round + 100}';
     UPDATE app.ignored SET v = 'r${round}';
+    INSERT INTO app.seqd (v) SELECT 'r${round}' FROM generate_series(1, 10);
   `);
 }
 
@@ -104,6 +107,9 @@ describe('snapshot + CDC', () => {
     expect(ignored[0]!.t).toBeNull();
     const counts = `SELECT (SELECT count(*) FROM app.accounts) a, (SELECT count(*) FROM app.lines) l, (SELECT count(*) FROM app.log) g`;
     expect(await query(urls.targetUrl, counts)).toEqual(await query(urls.sourceUrl, counts));
+    // `ferry stop` set the target's sequences from the source again: the next id on the target is a new one.
+    const seq = await query(urls.targetUrl, `SELECT nextval('app.seqd_id_seq') > (SELECT max(id) FROM app.seqd) AS ok`);
+    expect(seq[0]!.ok).toBe('t');
     // Bodies left alone by updates were not nulled.
     const nulls = await query(urls.targetUrl, `SELECT count(*) n FROM app.docs WHERE body IS NULL`);
     expect(nulls[0]!.n).toBe('0');

@@ -33,7 +33,8 @@ export async function finalizeSnapshot(
   flow: FlowRecord,
 ): Promise<{ warnings: string[] }> {
   await assertSnapshotComplete(deps.store, flow.id);
-  await deps.store.updateFlow(flow.id, { phase: 'finalizing' });
+  // Run again at cutover (after streaming), the phase is left as it is.
+  if (flow.phase === 'snapshot' || flow.phase === 'finalizing') await deps.store.updateFlow(flow.id, { phase: 'finalizing' });
   const sequences = await deps.source.sequences(flow.tables);
   return deps.target.finalize(flow.id, flow.tables, sequences);
 }

@@ -7,7 +7,10 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { PgChangeSource } from '../../adapters/postgres/cdc/change-source.js';
 import { PgChangeTarget } from '../../adapters/postgres/cdc/change-target.js';
+import { PgSnapshotSource } from '../../adapters/postgres/snapshot-source.js';
+import { PgSnapshotTarget } from '../../adapters/postgres/snapshot-target.js';
 import type { LoadedConfig } from '../../config/load.js';
+import { finalizeSnapshot } from '../../core/snapshot/finalize.js';
 import type { ProgressSink } from '../../core/progress.js';
 import { acquireLease } from '../lease.js';
 import { streamFlow } from '../stream-flow.js';
@@ -43,7 +46,17 @@ export async function runStreamerProcess(ctx: AwsContext, opts: StreamerProcessO
     await changes.prepare(flow.id, flow.tables, { resuming: true });
     await changes.releaseSnapshot();
     const drained = await streamFlow({ changes, applier, store: ctx.store, progress: opts.progress }, flow, opts.config, stop);
-    if (drained) return 'drained';
+    if (drained) {
+      // Cutover: inserts on the source moved its sequences while streaming; the target's must follow.
+      const source = new PgSnapshotSource(opts.config.source, { connections: 1 });
+      const target = new PgSnapshotTarget(opts.config.target, { connections: 1 });
+      try {
+        await finalizeSnapshot({ source, target, store: ctx.store }, flow);
+      } finally {
+        await Promise.allSettled([source.close(), target.close()]);
+      }
+      return 'drained';
+    }
     return lease.lost.aborted ? 'lease-lost' : 'stopped';
   } finally {
     await Promise.allSettled([changes.close(), applier.close()]);

@@ -105,6 +105,8 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
 
     if (changes && applier && ['streaming', 'stopping', 'stopped'].includes(flow.phase)) {
       const drained = await streamFlow({ changes, applier, store, progress }, flow, config, signal);
+      // Cutover: inserts on the source moved its sequences while streaming; the target's must follow.
+      if (drained) await finalizeSnapshot({ source, target, store }, flow);
       return { flow: flowId, resumed: planned.resumed, warnings, interrupted: !drained };
     }
     progress.phase('done');
