@@ -102,6 +102,16 @@ async function verify(flowId: string) {
 }
 
 describe('the AWS workflow, executed locally', () => {
+  it('the definition is valid ASL (asl-validator) and every Task names a function placeholder that infra substitutes', async () => {
+    const validator = (await import('asl-validator')).default;
+    const result = await validator(definition);
+    expect(result.errors).toEqual([]);
+    expect(result.isValid).toBe(true);
+    const tasks = Object.entries(definition.States as Record<string, { Type: string; Parameters?: { FunctionName?: string } }>).filter(([, s]) => s.Type === 'Task');
+    expect(tasks.map(([name]) => name).sort()).toEqual(['CheckProgress', 'Enqueue', 'Finalize', 'Plan', 'Report', 'StartStreamer', 'Validate']);
+    for (const [, s] of tasks) expect(s.Parameters?.FunctionName).toMatch(/^\$\{[A-Za-z]+FunctionArn\}$/);
+  });
+
   it('plans, fans range jobs out through SQS, finalizes, starts the streamer, and streams changes', async () => {
     await query(urls.sourceUrl, `
       CREATE SCHEMA app;
@@ -130,6 +140,14 @@ describe('the AWS workflow, executed locally', () => {
       DELETE FROM app.pairs WHERE a < 50;
       UPDATE app.items SET id = -id WHERE id = 77;`);
     await waitFor('the streamer to catch up', async () => (await verify('aws-cdc')).ok, 60_000);
+
+    // A second streamer for the same flow (a duplicated RunTask, a replaced task) does not stream: it waits for the
+    // lease, then exits cleanly.
+    const ctx = awsContext();
+    const second = await runStreamerProcess(ctx, {
+      flow: 'aws-cdc', config: awsConfig(input, ctx.settings), signal: new AbortController().signal, progress: silentProgress, leaseWaitMs: 1500,
+    });
+    expect(second).toBe('standby');
 
     // `ferry stop`'s request, answered by the streamer: drain, then exit.
     await awsContext().store.updateFlow('aws-cdc', { phase: 'stopping' });
