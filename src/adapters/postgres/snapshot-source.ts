@@ -2,13 +2,13 @@
  * SnapshotSource for PostgreSQL: reads ranges with `COPY (SELECT …) TO STDOUT`, streamed straight through: a range
  * is never held in memory, whatever its size.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import type { EndpointConfig } from '../../config/schema.js';
 import type { Json, PlannedRange, TableSchema } from '../../core/model.js';
 import type { Checksums, RangeChecksum } from '../../core/ports/checksum.js';
 import type { Chunk, RowStream, SequenceValue, Selection, SnapshotSource } from '../../core/ports/source.js';
-import { connectionError, pgEndpoint, type PgEndpoint } from './connect.js';
+import { PgPool } from './pool.js';
 import { checksumRange } from './checksum.js';
 import { chooseFormat, copiedColumns, copyOptions } from './copy-format.js';
 import { describeTables, readSequences } from './introspect.js';
@@ -17,8 +17,7 @@ import { asPgRange, orderBy, type PgRange, rangePredicate, readFrom, withCursor 
 import { columnList, literal, qualified } from './sql.js';
 
 export class PgSnapshotSource implements SnapshotSource, Checksums {
-  private readonly pool: pg.Pool;
-  private readonly endpoint: PgEndpoint;
+  private readonly pool: PgPool;
   /**
    * An exported snapshot (from the replication slot's creation) that chunk reads run under while it is held, so
    * the snapshot is exactly the slot's starting point. Unset: each chunk reads the latest data.
@@ -38,24 +37,11 @@ export class PgSnapshotSource implements SnapshotSource, Checksums {
   }
 
   constructor(config: EndpointConfig, opts: { connections: number }) {
-    this.endpoint = pgEndpoint(config, 'source');
-    this.pool = new pg.Pool({ ...this.endpoint.config, max: opts.connections });
-    this.pool.on('error', () => {}); // an idle client losing its server must not crash the process
+    this.pool = new PgPool(config, 'source', opts.connections);
   }
 
-  /** Run `fn` with a pooled client; connection failures become errors that name the endpoint. */
-  private async withClient<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw connectionError(this.endpoint, err);
-    }
-    try {
-      return await fn(client);
-    } finally {
-      client.release();
-    }
+  private withClient<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.pool.withClient(fn);
   }
 
   describe(selection: Selection): Promise<TableSchema[]> {
@@ -108,12 +94,7 @@ export class PgSnapshotSource implements SnapshotSource, Checksums {
     const format = chooseFormat(table, accepted);
     const sql = `COPY (SELECT ${columnList(copiedColumns(table))} FROM ${readFrom(table)}
                  WHERE ${rangePredicate(table, bounds)}) TO STDOUT ${copyOptions(format)}`;
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw connectionError(this.endpoint, err);
-    }
+    const client = await this.pool.client();
     let inSnapshot: boolean;
     try {
       inSnapshot = await this.enterSnapshot(client);

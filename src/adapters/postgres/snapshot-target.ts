@@ -1,5 +1,5 @@
 /** SnapshotTarget for PostgreSQL: schema first, ranges loaded exactly once, indexes and constraints at the end. */
-import pg from 'pg';
+import type pg from 'pg';
 import type { EndpointConfig } from '../../config/schema.js';
 import type { Json, TableSchema } from '../../core/model.js';
 import type { Checksums, RangeChecksum } from '../../core/ports/checksum.js';
@@ -7,37 +7,21 @@ import { checksumRange } from './checksum.js';
 import { qualified } from './sql.js';
 import type { SequenceValue } from '../../core/ports/source.js';
 import type { RangeWriter, SnapshotTarget } from '../../core/ports/target.js';
-import { connectionError, pgEndpoint, type PgEndpoint } from './connect.js';
+import { PgPool } from './pool.js';
 import { PG_COPY_BINARY, PG_COPY_TEXT } from './copy-format.js';
 import { openRangeWriter, PROGRESS_DDL } from './range-writer.js';
 import { checkTargetTables, createTables, finalizeTables } from './schema-target.js';
 
 export class PgSnapshotTarget implements SnapshotTarget, Checksums {
   readonly accepts = [PG_COPY_BINARY, PG_COPY_TEXT] as const;
-  private readonly pool: pg.Pool;
-  private readonly endpoint: PgEndpoint;
+  private readonly pool: PgPool;
 
   constructor(config: EndpointConfig, opts: { connections: number }) {
-    this.endpoint = pgEndpoint(config, 'target');
-    this.pool = new pg.Pool({ ...this.endpoint.config, max: opts.connections });
-    this.pool.on('error', () => {});
+    this.pool = new PgPool(config, 'target', opts.connections);
   }
 
-  private async client(): Promise<pg.PoolClient> {
-    try {
-      return await this.pool.connect();
-    } catch (err) {
-      throw connectionError(this.endpoint, err);
-    }
-  }
-
-  private async withClient<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.client();
-    try {
-      return await fn(c);
-    } finally {
-      c.release();
-    }
+  private withClient<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.pool.withClient(fn);
   }
 
   preflight(tables: TableSchema[], opts: { truncate: boolean; resuming: boolean }): Promise<void> {
@@ -52,7 +36,7 @@ export class PgSnapshotTarget implements SnapshotTarget, Checksums {
   }
 
   async openRange(flow: string, jobId: string, table: TableSchema): Promise<RangeWriter> {
-    return openRangeWriter(await this.client(), flow, jobId, table);
+    return openRangeWriter(await this.pool.client(), flow, jobId, table);
   }
 
   finalize(_flow: string, tables: TableSchema[], sequences: SequenceValue[]): Promise<{ warnings: string[] }> {

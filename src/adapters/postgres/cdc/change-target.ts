@@ -7,7 +7,7 @@
  * UPDATE … FROM (VALUES …). Runs keep the source order between them, and within a run the last change of a key wins,
  * which is what applying them one by one would leave.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -15,7 +15,7 @@ import type { EndpointConfig } from '../../../config/schema.js';
 import { tableKey, type Position, type TableSchema } from '../../../core/model.js';
 import type { Change, RowImage } from '../../../core/ports/change-source.js';
 import type { ApplyBatch, ChangeTarget, MissingRow } from '../../../core/ports/change-target.js';
-import { connectionError, pgEndpoint, type PgEndpoint } from '../connect.js';
+import { PgPool } from '../pool.js';
 import { copiedColumns } from '../copy-format.js';
 import { columnList, ident, qualified } from '../sql.js';
 import * as sql from './apply-sql.js';
@@ -30,36 +30,22 @@ const STAGE_THRESHOLD = 200;
 const STATEMENT_ROWS = 1000;
 
 export class PgChangeTarget implements ChangeTarget {
-  private readonly pool: pg.Pool;
-  private readonly endpoint: PgEndpoint;
+  private readonly pool: PgPool;
 
   constructor(config: EndpointConfig, opts: { connections: number }) {
-    this.endpoint = pgEndpoint(config, 'target');
-    this.pool = new pg.Pool({ ...this.endpoint.config, max: opts.connections });
-    this.pool.on('error', () => {});
+    this.pool = new PgPool(config, 'target', opts.connections);
   }
 
-  private async client(): Promise<pg.PoolClient> {
-    try {
-      return await this.pool.connect();
-    } catch (err) {
-      throw connectionError(this.endpoint, err);
-    }
-  }
-
-  async appliedPosition(flow: string): Promise<Position | undefined> {
-    const c = await this.client();
-    try {
+  appliedPosition(flow: string): Promise<Position | undefined> {
+    return this.pool.withClient(async (c) => {
       for (const ddl of CDC_POSITION_DDL) await c.query(ddl);
       const { rows } = await c.query<{ position: string }>(`SELECT position FROM _ferry.cdc_position WHERE flow = $1`, [flow]);
       return rows[0]?.position;
-    } finally {
-      c.release();
-    }
+    });
   }
 
   async begin(flow: string, tables: TableSchema[]): Promise<ApplyBatch> {
-    const c = await this.client();
+    const c = await this.pool.client();
     try {
       await c.query('BEGIN');
     } catch (err) {
