@@ -21,7 +21,10 @@ export function pgEndpoint(e: EndpointConfig, role: 'source' | 'target'): PgEndp
     application_name: `ferry-${role}`,
     types: rawTypes,
     // xmloption=content: an xml column may hold fragments, which a target defaulting to `document` would refuse.
-    options: '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3 -c xmloption=content -c row_security=off',
+    // bytea_output=hex: bytea's text form (in checksums, and in the old rows matched on a keyless table's target) must
+    // not follow a database default of `escape`.
+    options:
+      '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex -c xmloption=content -c row_security=off',
   };
   if (e.url) config.connectionString = e.url;
   if (e.host) config.host = e.host;
