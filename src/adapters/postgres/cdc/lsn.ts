@@ -12,9 +12,11 @@ export function bigIntToLsn(n: bigint): string {
   return `${(n >> 32n).toString(16).toUpperCase()}/${(n & 0xffffffffn).toString(16).toUpperCase()}`;
 }
 
-/** The canonical (unpadded, upper-case) form, which is what Ferry stores as a position. */
+/** The canonical (unpadded, upper-case) form, which is what Ferry stores as a position. Hot path: no BigInt. */
 export function normalizeLsn(lsn: string): string {
-  return bigIntToLsn(lsnToBigInt(lsn));
+  const m = /^0*([0-9A-Fa-f]+)\/0*([0-9A-Fa-f]+)$/.exec(lsn);
+  if (!m || m[1]!.length > 8 || m[2]!.length > 8) throw new Error(`not an LSN: ${JSON.stringify(lsn)}`);
+  return `${m[1]}/${m[2]}`.toUpperCase();
 }
 
 export function compareLsn(a: string, b: string): number {

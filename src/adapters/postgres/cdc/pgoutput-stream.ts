@@ -136,11 +136,12 @@ export async function openReplicationStream(
   };
 }
 
+function tableOf(r: unknown): string {
+  const rel = r as Relation;
+  return `${rel.schema}.${rel.name}`;
+}
+
 function toEvent(lsn: string, msg: Record<string, unknown>, selected: ReadonlySet<string>): StreamEvent | undefined {
-  const tableOf = (r: unknown) => {
-    const rel = r as Relation;
-    return `${rel.schema}.${rel.name}`;
-  };
   switch (msg.tag) {
     case 'begin':
       return { kind: 'begin', position: normalizeLsn(msg.commitLsn as string), time: micros(msg.commitTime) };
