@@ -4,6 +4,7 @@
  */
 import type { LoadedConfig } from '../config/load.js';
 import { runStreamer } from '../core/cdc/streamer.js';
+import { governHeap } from './heap-governor.js';
 import type { FlowRecord } from '../core/model.js';
 import type { ChangeSource } from '../core/ports/change-source.js';
 import type { ChangeTarget } from '../core/ports/change-target.js';
@@ -24,6 +25,8 @@ export async function streamFlow(deps: StreamFlowDeps, flow: FlowRecord, config:
   if (flow.phase === 'stopped') await store.updateFlow(flow.id, { phase: 'streaming' });
   progress.phase('streaming');
   let drained = false;
+  const ungovern = governHeap({ softLimitMb: 64, intervalMs: 100 });
+  try {
   await runStreamer(
     { source: changes, target: applier, store },
     {
@@ -45,6 +48,9 @@ export async function streamFlow(deps: StreamFlowDeps, flow: FlowRecord, config:
         }),
     },
   );
+  } finally {
+    ungovern();
+  }
   if (drained) {
     await store.updateFlow(flow.id, { phase: 'stopped' });
     progress.phase('stopped');

@@ -5,7 +5,7 @@
  * Two sides, so that decoding on the source and applying on the target overlap:
  * - the read side takes events as the source delivers them and decides what to do (batch, commit, skip);
  * - the apply lane runs those decisions on the target strictly in order, one at a time, on one transaction.
- * The read side awaits the lane only when more than `maxBacklog` changes are waiting there, which pauses the
+ * The read side awaits the lane only when more than `maxBacklogBytes` of changes wait there, which pauses the
  * source (backpressure), so memory stays bounded however large a transaction is.
  *
  * Contracts it relies on and keeps:
@@ -39,10 +39,12 @@ export interface StreamerOptions {
   flow: string;
   tables: TableSchema[];
   batchMs?: number;
-  /** Changes handed to the target per call while a transaction is open. */
+  /** Changes handed to the target per call while a transaction is open (or fewer, see `applyChunkBytes`). */
   applyChunk?: number;
-  /** Changes that may wait for the apply lane before the source is paused (the memory bound). */
-  maxBacklog?: number;
+  /** Bytes of row values per apply call: wide rows (TOASTed values) make smaller chunks. */
+  applyChunkBytes?: number;
+  /** Bytes of changes that may wait for the apply lane before the source is paused (the memory bound). */
+  maxBacklogBytes?: number;
   /** Commit at the next transaction boundary once this many changes are open. */
   commitChanges?: number;
   /** Stop: commit at the next transaction boundary (or roll back after `stopGraceMs`), then return. */
@@ -59,11 +61,24 @@ export interface StreamerDeps {
   store: StateStore;
 }
 
+/** Approximate memory of a change: its values' lengths plus a per-column overhead. */
+function changeBytes(c: Change): number {
+  if (c.op === 'truncate') return 64;
+  let n = 64;
+  const images = c.op === 'insert' ? [c.row] : c.op === 'delete' ? [c.old] : [c.row, c.old];
+  for (const img of images) {
+    if (!img) continue;
+    for (const k in img) n += 32 + (img[k]?.length ?? 0);
+  }
+  return n;
+}
+
 export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Promise<{ position: Position }> {
   const { source, target, store } = deps;
   const batchMs = opts.batchMs ?? 500;
-  const applyChunk = opts.applyChunk ?? 10_000;
-  const maxBacklog = opts.maxBacklog ?? 3 * applyChunk;
+  const applyChunk = opts.applyChunk ?? 5_000;
+  const applyChunkBytes = opts.applyChunkBytes ?? 8 << 20;
+  const maxBacklogBytes = opts.maxBacklogBytes ?? 2 * applyChunkBytes;
   const commitChanges = opts.commitChanges ?? 500_000;
   const start = await store.getCheckpoint(opts.flow, CDC_CHECKPOINT);
   if (start === undefined) {
@@ -83,8 +98,8 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
   let batch: ApplyBatch | undefined;
   let acked: Position = start;
 
-  const schedule = (changes: number, op: () => Promise<void>) => {
-    backlog += changes;
+  const schedule = (bytes: number, op: () => Promise<void>) => {
+    backlog += bytes;
     laneTail = lane.run(async () => {
       try {
         if (failure === undefined) await op();
@@ -92,7 +107,7 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
         failure ??= err;
         finish();
       } finally {
-        backlog -= changes;
+        backlog -= bytes;
       }
     });
     return laneTail;
@@ -119,6 +134,7 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
 
   // ---- the read side ----
   let pending: Change[] = [];
+  let pendingBytes = 0;
   let open = false; // changes scheduled (or pending) since the last scheduled commit
   let openedAt = 0;
   let openChanges = 0;
@@ -135,8 +151,10 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
   const scheduleApply = () => {
     if (pending.length === 0) return;
     const chunk = pending;
+    const bytes = pendingBytes;
     pending = [];
-    schedule(chunk.length, async () => {
+    pendingBytes = 0;
+    schedule(bytes, async () => {
       batch ??= await target.begin(opts.flow, opts.tables);
       const missing = await batch.apply(chunk);
       if (missing.length) await completeMissing(batch, missing);
@@ -163,7 +181,7 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
   const handleAll = async (events: StreamEvent[]) => {
     for (const e of events) {
       handle(e);
-      if (backlog > maxBacklog) await laneTail; // backpressure: the source waits while the target catches up
+      if (backlog > maxBacklogBytes) await laneTail; // backpressure: the source waits while the target catches up
     }
   };
 
@@ -182,8 +200,9 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
           openedAt = Date.now();
         }
         pending.push(e.change);
+        pendingBytes += changeBytes(e.change);
         openChanges++;
-        if (pending.length >= applyChunk) scheduleApply();
+        if (pending.length >= applyChunk || pendingBytes >= applyChunkBytes) scheduleApply();
         return;
       case 'commit':
         inTxn = false;
@@ -229,6 +248,7 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
       } else if (now - stopSince > (opts.stopGraceMs ?? 5000)) {
         // Mid-transaction for too long: drop the open batch; the checkpoint still marks where to resume.
         pending = [];
+        pendingBytes = 0;
         schedule(0, async () => {
           await batch?.rollback();
           batch = undefined;
