@@ -8,17 +8,16 @@
  * range's cursor is committed with its rows on the target, and the stream restarts from its checkpoint.
  */
 import { hostname } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { PgChangeSource } from '../../adapters/postgres/cdc/change-source.js';
 import { PgChangeTarget } from '../../adapters/postgres/cdc/change-target.js';
 import { PgSnapshotSource } from '../../adapters/postgres/snapshot-source.js';
 import { PgSnapshotTarget } from '../../adapters/postgres/snapshot-target.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { CDC_CHECKPOINT } from '../../core/cdc/streamer.js';
+import { acquireLease, type HeldLease } from '../lease.js';
 import { streamFlow } from '../stream-flow.js';
 import { FerryError } from '../../core/errors.js';
 import { tableKey, type FlowRecord, type JobRecord } from '../../core/model.js';
-import type { StateStore } from '../../core/ports/state-store.js';
 import type { ProgressSink } from '../../core/progress.js';
 import { finalizeSnapshot } from '../../core/snapshot/finalize.js';
 import { planSnapshot } from '../../core/snapshot/plan.js';
@@ -54,11 +53,20 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
   const target = new PgSnapshotTarget(config.target, { connections: config.workers + 1 });
   const changes = cdc ? new PgChangeSource(config.source, { warn: (m) => progress.warn(m), heartbeatMs: config.cdc.heartbeatSeconds * 1000 }) : undefined;
   const applier = cdc ? new PgChangeTarget(config.target, { connections: 2 }) : undefined;
-  let renew: NodeJS.Timeout | undefined;
+  let held: HeldLease | undefined;
   try {
-    await takeRunnerLease(store, lease, owner, progress);
-    renew = setInterval(() => void store.acquireLease(lease, owner, Date.now() + RUNNER_LEASE_MS).catch(() => {}), 2000);
-    renew.unref();
+    // One runner per flow. A runner killed without releasing its lease is waited out (the lease is short).
+    held = await acquireLease(store, lease, owner, {
+      ttlMs: RUNNER_LEASE_MS,
+      waitMs: RUNNER_LEASE_MS * 2,
+      onWait: () => progress.warn('waiting for the lease of an earlier ferry process on this flow to expire'),
+    });
+    if (!held) {
+      throw new FerryError(
+        'another ferry process is running this flow (its lease in the state store is held and renewed)',
+        'stop the other `ferry run`, or use another `state.path` or `name`',
+      );
+    }
 
     progress.phase('plan');
     const planned = await planSnapshot(
@@ -112,8 +120,7 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
     progress.phase('done');
     return { flow: flowId, resumed: planned.resumed, warnings, interrupted: false };
   } finally {
-    if (renew) clearInterval(renew);
-    await store.releaseLease(lease, owner).catch(() => {});
+    await held?.release();
     await Promise.allSettled([source.close(), target.close(), changes?.close(), applier?.close()]);
     await store.close();
   }
@@ -131,22 +138,5 @@ function assertKeylessResumable(flow: FlowRecord, jobs: JobRecord[]): void {
       `the copy of ${stuck.join(', ')} (no primary key) was interrupted; with changes streaming it cannot be resumed without duplicating rows`,
       'run `ferry cleanup` with this config, empty the target, and run again; or give the table a primary key',
     );
-  }
-}
-
-/** One runner per flow. A runner killed without releasing its lease is waited out (the lease is short). */
-async function takeRunnerLease(store: StateStore, lease: string, owner: string, progress: ProgressSink): Promise<void> {
-  const giveUp = Date.now() + RUNNER_LEASE_MS * 2;
-  let warned = false;
-  while (!(await store.acquireLease(lease, owner, Date.now() + RUNNER_LEASE_MS))) {
-    if (Date.now() > giveUp) {
-      throw new FerryError(
-        'another ferry process is running this flow (its lease in the state store is held and renewed)',
-        'stop the other `ferry run`, or use another `state.path` or `name`',
-      );
-    }
-    if (!warned) progress.warn('waiting for the lease of an earlier ferry process on this flow to expire');
-    warned = true;
-    await sleep(1000);
   }
 }
