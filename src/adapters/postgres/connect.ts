@@ -4,6 +4,7 @@
  * or the process's zone.
  */
 import pg from 'pg';
+import { describeEndpoint } from '../../config/endpoint.js';
 import type { EndpointConfig } from '../../config/schema.js';
 import { ConnectionError } from '../../core/errors.js';
 
@@ -35,19 +36,7 @@ export function pgEndpoint(e: EndpointConfig, role: 'source' | 'target'): PgEndp
   if (e.ssl !== undefined && e.ssl !== false && e.ssl !== 'disable') {
     config.ssl = e.ssl === 'verify-full' ? { rejectUnauthorized: true } : { rejectUnauthorized: false };
   }
-  return { config, display: `${role} ${displayOf(e)}` };
-}
-
-function displayOf(e: EndpointConfig): string {
-  if (e.url) {
-    try {
-      const u = new URL(e.url);
-      return `${u.username ? `${decodeURIComponent(u.username)}@` : ''}${u.hostname}:${u.port || 5432}${u.pathname}`;
-    } catch {
-      return '(unparseable url)';
-    }
-  }
-  return `${e.user ? `${e.user}@` : ''}${e.host}:${e.port ?? 5432}/${e.database ?? ''}`;
+  return { config, display: `${role} ${describeEndpoint(e, { withUser: true, unparseable: '(unparseable url)' })}` };
 }
 
 /** Connect, turning network and authentication failures into errors a user can act on. */

@@ -1,19 +1,12 @@
 import type { LoadedConfig } from '../../config/load.js';
+import { describeEndpoint } from '../../config/endpoint.js';
 import type { EndpointConfig } from '../../config/schema.js';
 import type { Json } from '../../core/model.js';
 import { defaultFlowId } from '../../core/snapshot/plan.js';
 
 /** Where an endpoint is, without credentials: identifies a migration without leaking secrets. */
 function locationOf(e: EndpointConfig): string {
-  if (e.url) {
-    try {
-      const u = new URL(e.url);
-      return `${u.hostname}:${u.port || 5432}${u.pathname}`;
-    } catch {
-      return 'unparseable';
-    }
-  }
-  return `${e.host}:${e.port ?? 5432}/${e.database ?? ''}`;
+  return describeEndpoint(e, { withUser: false, unparseable: 'unparseable' });
 }
 
 export function flowIdOf(config: LoadedConfig): string {
