@@ -10,15 +10,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareTables } from '../src/demo/compare.js';
 import { freePort } from '../src/embedded/cluster.js';
-import { freshDatabases, query, startPair, type PgPair } from './support/pg-pair.js';
+import { freshDatabases, query, usePgPair } from './support/pg-pair.js';
 
-let pair: PgPair;
-beforeAll(async () => {
-  pair = await startPair();
-});
-afterAll(async () => {
-  await pair?.stop();
-});
+const pair = usePgPair();
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'ferry.js');
 const dir = mkdtempSync(join(tmpdir(), 'ferry-bad-'));
@@ -123,7 +117,7 @@ function baseConfig(urls: { sourceUrl: string; targetUrl: string }, extra: Recor
 describe('config errors', () => {
   let urls: { sourceUrl: string; targetUrl: string };
   beforeAll(async () => {
-    urls = await freshDatabases(pair, 'cfg');
+    urls = await freshDatabases(pair(), 'cfg');
     await query(urls.sourceUrl, SCHEMA);
   });
   afterAll(async () => {
@@ -188,7 +182,7 @@ describe('config errors', () => {
 
 describe('unreachable or refusing databases', () => {
   it('a closed port names the endpoint and never prints the password', async () => {
-    const urls = await freshDatabases(pair, 'closed');
+    const urls = await freshDatabases(pair(), 'closed');
     await query(urls.sourceUrl, SCHEMA);
     const port = await freePort(); // free a moment ago: nothing listens there
     const password = 'S3cret/Unreach@ble pw';
@@ -210,7 +204,7 @@ describe('unreachable or refusing databases', () => {
   });
 
   it('a wrong password names the endpoint, says to check the password, and does not print it', async () => {
-    const urls = await freshDatabases(pair, 'wrongpw');
+    const urls = await freshDatabases(pair(), 'wrongpw');
     await query(urls.sourceUrl, SCHEMA);
     const password = 'Wr0ng-Pa55word-7c1e';
     const out = await ferry(['run', configFile(baseConfig(urls, { target: { url: withPassword(urls.targetUrl, password) } }))]);
@@ -225,7 +219,7 @@ describe('unreachable or refusing databases', () => {
 
 describe('selection and target checks', () => {
   it('an include entry that matches no table is named, with the tables that exist', async () => {
-    const urls = await freshDatabases(pair, 'include');
+    const urls = await freshDatabases(pair(), 'include');
     await query(urls.sourceUrl, SCHEMA);
     const out = await ferry(['run', configFile(baseConfig(urls, { include: ['app.accounts', 'app.Orders'] }))]);
     expectUserError(out);
@@ -236,7 +230,7 @@ describe('selection and target checks', () => {
   });
 
   it('a target table with rows is refused, naming it, with nothing else created; truncate then copies', async () => {
-    const urls = await freshDatabases(pair, 'nonempty');
+    const urls = await freshDatabases(pair(), 'nonempty');
     await query(urls.sourceUrl, SCHEMA);
     await query(
       urls.targetUrl,
@@ -273,7 +267,7 @@ describe('selection and target checks', () => {
   });
 
   it('a column type the target lacks (extension citext) names schema.table.column and the type; nothing is created', async () => {
-    const urls = await freshDatabases(pair, 'citext');
+    const urls = await freshDatabases(pair(), 'citext');
     await query(
       urls.sourceUrl,
       `${SCHEMA}
@@ -293,7 +287,7 @@ describe('selection and target checks', () => {
 
 describe('plan and status', () => {
   it('`plan` prints tables and ranges and writes nothing; `status` before and after a run', async () => {
-    const urls = await freshDatabases(pair, 'planstatus');
+    const urls = await freshDatabases(pair(), 'planstatus');
     await query(urls.sourceUrl, SCHEMA);
     const state = statePath();
     // Passwords from the environment, as a real config would have them.

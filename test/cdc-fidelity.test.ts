@@ -13,7 +13,7 @@
  */
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ferry, killAll, startFerry, waitFor, writeConfig } from './support/ferry-cli.js';
+import { ferry, startFerry, waitFor, writeConfig } from './support/ferry-cli.js';
 import {
   BUILTIN_CASES,
   type Case,
@@ -31,7 +31,7 @@ import {
   oddSettings,
   short,
 } from './support/fidelity-matrix.js';
-import { freshDatabases, query, startPair, type PgPair } from './support/pg-pair.js';
+import { freshDatabases, query, usePgPair } from './support/pg-pair.js';
 
 const ALL_CASES = [...BUILTIN_CASES, ...CUSTOM_CASES];
 /** The matrix tables: built-in types only (binary COPY in the snapshot), and with user-defined types (text COPY). */
@@ -235,14 +235,7 @@ const TABLES: { table: string; key: string }[] = [
   { table: 'fid.docs', key: 'id' },
 ];
 
-let pair: PgPair;
-beforeAll(async () => {
-  pair = await startPair();
-});
-afterAll(async () => {
-  killAll();
-  await pair?.stop();
-});
+const pair = usePgPair();
 
 describe('CDC fidelity', () => {
   let urls: { sourceUrl: string; targetUrl: string };
@@ -252,7 +245,7 @@ describe('CDC fidelity', () => {
   let verify: { code: number | null; stdout: string; stderr: string };
 
   beforeAll(async () => {
-    urls = await freshDatabases(pair, 'cfid');
+    urls = await freshDatabases(pair(), 'cfid');
     const odd = oddSettings('cfid_src', 'cfid_dst');
     await query(urls.sourceUrl, odd.source);
     await query(urls.targetUrl, odd.target);

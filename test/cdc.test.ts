@@ -3,18 +3,11 @@
  * during the copy, a streamer killed with SIGKILL in the middle of a large transaction, and `ferry verify` as the
  * oracle throughout.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabases, query, startPair, type PgPair } from './support/pg-pair.js';
-import { ferry, killAll, startFerry, waitFor, writeConfig } from './support/ferry-cli.js';
+import { describe, expect, it } from 'vitest';
+import { freshDatabases, query, usePgPair } from './support/pg-pair.js';
+import { ferry, startFerry, waitFor, writeConfig } from './support/ferry-cli.js';
 
-let pair: PgPair;
-beforeAll(async () => {
-  pair = await startPair();
-});
-afterAll(async () => {
-  killAll();
-  await pair?.stop();
-});
+const pair = usePgPair();
 
 const SCHEMA = `
   CREATE SCHEMA app;
@@ -87,7 +80,7 @@ async function stopAndVerify(cfg: string, run: ReturnType<typeof startFerry>) {
 
 describe('snapshot + CDC', () => {
   it('converges under a live workload that runs while the snapshot copies, and verify agrees', async () => {
-    const urls = await freshDatabases(pair, 'live');
+    const urls = await freshDatabases(pair(), 'live');
     await query(urls.sourceUrl, SCHEMA);
     const cfg = cdcConfig(urls, 'live');
     const run = startFerry(['run', cfg]);
@@ -125,7 +118,7 @@ describe('snapshot + CDC', () => {
   });
 
   it('survives SIGKILL in the middle of a large transaction: no duplicates, no gaps', async () => {
-    const urls = await freshDatabases(pair, 'kill');
+    const urls = await freshDatabases(pair(), 'kill');
     await query(urls.sourceUrl, SCHEMA);
     const cfg = cdcConfig(urls, 'kill');
     const first = startFerry(['run', cfg]);
@@ -156,7 +149,7 @@ describe('snapshot + CDC', () => {
   });
 
   it('refuses a source that cannot stream, naming each fix, before writing anything', async () => {
-    const urls = await freshDatabases(pair, 'pre');
+    const urls = await freshDatabases(pair(), 'pre');
     await query(urls.sourceUrl, `CREATE SCHEMA app; CREATE TABLE app.nokey (a int); CREATE TABLE app.ok (id int PRIMARY KEY)`);
     const cfg = cdcConfig(urls, 'pre');
     const r = await ferry(['run', cfg]);
@@ -177,7 +170,7 @@ describe('snapshot + CDC', () => {
   });
 
   it('verify finds a damaged range and --repair copies it again', async () => {
-    const urls = await freshDatabases(pair, 'repair');
+    const urls = await freshDatabases(pair(), 'repair');
     await query(urls.sourceUrl, SCHEMA);
     const cfg = writeConfig({
       name: 'repair', source: { url: urls.sourceUrl }, target: { url: urls.targetUrl }, include: ['app.*'], rowsPerRange: 5000, batchRows: 2000, workers: 2,

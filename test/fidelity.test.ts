@@ -34,15 +34,9 @@ import {
   oddSettings,
   short,
 } from './support/fidelity-matrix.js';
-import { freshDatabases, query, startPair, type PgPair } from './support/pg-pair.js';
+import { freshDatabases, query, usePgPair } from './support/pg-pair.js';
 
-let pair: PgPair;
-beforeAll(async () => {
-  pair = await startPair();
-});
-afterAll(async () => {
-  await pair?.stop();
-});
+const pair = usePgPair();
 
 const SCHEMA = `
   SET DateStyle = ISO; SET IntervalStyle = postgres;
@@ -69,7 +63,7 @@ describe('snapshot fidelity', () => {
   let statePath: string;
 
   beforeAll(async () => {
-    urls = await freshDatabases(pair, 'fid');
+    urls = await freshDatabases(pair(), 'fid');
     // Odd, different defaults on each side. Ferry's sessions must not depend on any of them.
     const odd = oddSettings('fid_src', 'fid_dst');
     await query(urls.sourceUrl, odd.source);

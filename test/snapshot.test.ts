@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PgSnapshotSource } from '../src/adapters/postgres/snapshot-source.js';
 import { PgSnapshotTarget } from '../src/adapters/postgres/snapshot-target.js';
 import { SqliteStateStore } from '../src/adapters/sqlite/sqlite-state-store.js';
@@ -17,15 +17,9 @@ import { planSnapshot } from '../src/core/snapshot/plan.js';
 import { processJob } from '../src/core/snapshot/process-job.js';
 import { compareTables } from '../src/demo/compare.js';
 import { runFlow } from '../src/runtime/local/run-flow.js';
-import { freshDatabases, query, startPair, type PgPair } from './support/pg-pair.js';
+import { freshDatabases, query, usePgPair } from './support/pg-pair.js';
 
-let pair: PgPair;
-beforeAll(async () => {
-  pair = await startPair();
-});
-afterAll(async () => {
-  await pair?.stop();
-});
+const pair = usePgPair();
 
 const SCHEMA = `
   CREATE SCHEMA app;
@@ -65,7 +59,7 @@ async function expectIdentical(urls: { sourceUrl: string; targetUrl: string }) {
 
 describe('local snapshot', () => {
   it('copies every table by ranges and finalizes indexes, constraints and sequences', async () => {
-    const urls = await freshDatabases(pair, 'full');
+    const urls = await freshDatabases(pair(), 'full');
     await query(urls.sourceUrl, SCHEMA);
     const config = configFor(urls);
     const result = await runFlow({ config, progress: silentProgress });
@@ -88,7 +82,7 @@ describe('local snapshot', () => {
   });
 
   it('loads each row once when jobs are delivered twice, at once and again later', async () => {
-    const urls = await freshDatabases(pair, 'dup');
+    const urls = await freshDatabases(pair(), 'dup');
     await query(urls.sourceUrl, SCHEMA);
     const config = configFor(urls);
     const store = new SqliteStateStore(config.state.path);
@@ -118,7 +112,7 @@ describe('local snapshot', () => {
   });
 
   it('yields at the time budget with a cursor and continues from it, not from the start', async () => {
-    const urls = await freshDatabases(pair, 'budget');
+    const urls = await freshDatabases(pair(), 'budget');
     await query(urls.sourceUrl, SCHEMA);
     const config = configFor(urls);
     const store = new SqliteStateStore(config.state.path);
@@ -150,7 +144,7 @@ describe('local snapshot', () => {
   });
 
   it('resumes after SIGKILL without copying finished ranges again', async () => {
-    const urls = await freshDatabases(pair, 'kill');
+    const urls = await freshDatabases(pair(), 'kill');
     await query(urls.sourceUrl, SCHEMA);
     await query(urls.sourceUrl, `INSERT INTO app.log SELECT now()::timestamp, repeat('y', 200) FROM generate_series(1, 300000); ANALYZE app.log`);
     const dir = mkdtempSync(join(tmpdir(), 'ferry-kill-'));

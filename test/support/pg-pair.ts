@@ -1,5 +1,7 @@
 /** A source (wal_level=logical) and a target cluster, each with one database, for a test file. */
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
+import { killAll } from './ferry-cli.js';
 import { rawTypes } from '../../src/adapters/postgres/connect.js';
 import { startCluster, type Cluster } from '../../src/embedded/cluster.js';
 
@@ -48,4 +50,23 @@ export async function query<T extends pg.QueryResultRow = Record<string, string>
   } finally {
     await c.end();
   }
+}
+
+/**
+ * One pair of clusters for a test file: started before its tests, stopped after them, with any ferry child
+ * process still running killed first (a failed test must not leave a streamer holding the servers open).
+ */
+export function usePgPair(): () => PgPair {
+  let pair: PgPair | undefined;
+  beforeAll(async () => {
+    pair = await startPair();
+  });
+  afterAll(async () => {
+    killAll();
+    await pair?.stop();
+  });
+  return () => {
+    if (!pair) throw new Error('the cluster pair is not started yet (use it inside a test or hook)');
+    return pair;
+  };
 }
