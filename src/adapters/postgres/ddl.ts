@@ -130,25 +130,36 @@ function columnDef(c: ColumnSchema, extra: PgTableExtra): string {
   return sql;
 }
 
-/** The table with its columns and primary key, its partitions, and the ownership of its serial sequences. */
-export function tableStatements(p: TablePlan): Statement[] {
+/**
+ * The table with its columns and primary key, its partitions, and the ownership of its serial sequences.
+ * `targets` maps source keys of the flow's tables to their target names: an INHERITS parent in the flow is
+ * inherited from again (and the columns that only come from it are left to it, as pg_dump does); one outside the
+ * flow is not, and the table gets all its columns.
+ */
+export function tableStatements(p: TablePlan, targets: Map<string, TableName> = new Map()): Statement[] {
   const { table: t, extra } = p;
-  const parts = t.columns.map((c) => columnDef(c, extra));
+  const shape = extra.shape;
+  const parents = (shape?.inherits ?? []).map((i) => targets.get(tableKey(i)));
+  const inherits = parents.length > 0 && parents.every((x) => x !== undefined) ? (parents as TableName[]) : [];
+  const inherited = new Set(inherits.length > 0 ? shape?.inheritedColumns ?? [] : []);
+  const parts = t.columns.filter((c) => !inherited.has(c.name)).map((c) => columnDef(c, extra));
   if (t.primaryKey.length > 0) {
     const name = extra.primaryKeyName ? `CONSTRAINT ${ident(extra.primaryKeyName)} ` : '';
     parts.push(`${name}PRIMARY KEY (${columnList(t.primaryKey)})`);
   }
-  const partitioned = extra.partitioning ? ` PARTITION BY ${extra.partitioning.partitionBy}` : '';
+  let tail = inherits.length > 0 ? ` INHERITS (${inherits.map(qualified).join(', ')})` : '';
+  if (extra.partitioning) tail += ` PARTITION BY ${extra.partitioning.partitionBy}`;
+  if (shape && shape.reloptions.length > 0) tail += ` WITH (${shape.reloptions.join(', ')})`;
   const out: Statement[] = [
     {
       label: `creating table ${tableKey(t.target)} (for ${p.key})`,
-      sql: `CREATE TABLE IF NOT EXISTS ${qualified(t.target)} (\n  ${parts.join(',\n  ')}\n)${partitioned}`,
+      sql: `CREATE ${shape?.unlogged ? 'UNLOGGED ' : ''}TABLE IF NOT EXISTS ${qualified(t.target)} (\n  ${parts.join(',\n  ')}\n)${tail}`,
     },
   ];
-  const targets = new Map<string, TableName>([[tableKey(t.source), t.target]]);
+  const levels = new Map<string, TableName>([[tableKey(t.source), t.target]]);
   for (const part of extra.partitioning?.partitions ?? []) {
-    targets.set(tableKey(part.source), part.target);
-    const parent = targets.get(tableKey(part.parent)) ?? t.target;
+    levels.set(tableKey(part.source), part.target);
+    const parent = levels.get(tableKey(part.parent)) ?? t.target;
     out.push({
       label: `creating partition ${tableKey(part.target)} of ${tableKey(parent)}`,
       sql:

@@ -6,6 +6,7 @@
  */
 import { FerryError } from '../../core/errors.js';
 import type { Json } from '../../core/model.js';
+import type { PgDatabaseObjects, PgTableShape } from './objects-model.js';
 
 /** A `TableName` as a JSON-compatible type alias (interfaces are not assignable to `Json`). */
 export type PgName = { schema: string; name: string };
@@ -69,6 +70,10 @@ export type PgTableExtra = {
   virtualColumns: string[];
   /** For a partitioned table: its key and every partition below it, parents before children. */
   partitioning: { partitionBy: string; partitions: PgPartition[] } | null;
+  /** UNLOGGED, storage options, INHERITS (absent in plans made before Ferry carried them). */
+  shape?: PgTableShape;
+  /** On the plan's first table only: the database objects around the tables (see objects-model.ts). */
+  database?: PgDatabaseObjects;
 };
 
 /** A user-defined type a column uses, with what is needed to recreate it on the target. */

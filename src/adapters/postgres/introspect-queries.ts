@@ -71,7 +71,8 @@ WHERE x.indrelid = ANY($1::oid[]) AND (x.indisvalid OR c.relkind = 'p')
 
 /**
  * Unique, check, exclusion and foreign-key constraints declared on the table itself (conparentid = 0 drops the
- * copies PostgreSQL makes for each partition of a referenced partitioned table).
+ * copies PostgreSQL makes for each partition of a referenced partitioned table; conislocal drops the checks an
+ * INHERITS child only has from its parent, which adding the parent's recreates).
  */
 export const CONSTRAINTS = `
 SELECT coalesce(json_agg(json_build_object('rel', con.conrelid::int8, 'name', con.conname, 'type', con.contype::text,
@@ -81,7 +82,7 @@ SELECT coalesce(json_agg(json_build_object('rel', con.conrelid::int8, 'name', co
 FROM pg_constraint con
 LEFT JOIN pg_class rc ON rc.oid = con.confrelid AND con.contype = 'f'
 LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
-WHERE con.conrelid = ANY($1::oid[]) AND con.contype IN ('u', 'c', 'x', 'f') AND con.conparentid = 0`;
+WHERE con.conrelid = ANY($1::oid[]) AND con.contype IN ('u', 'c', 'x', 'f') AND con.conparentid = 0 AND con.conislocal`;
 
 /**
  * Sequences owned by a column (serial: deptype 'a'; identity: 'i'), then sequences a column default uses without

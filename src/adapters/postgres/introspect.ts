@@ -21,6 +21,7 @@ import {
   type PgTypeRef,
 } from './extra.js';
 import * as Q from './introspect-queries.js';
+import { describeObjects } from './objects.js';
 import { qualified } from './sql.js';
 
 export { parsePgTableExtra, parsePgTypeRef, type PgTableExtra, type PgTypeRef, type PgTypeDef } from './extra.js';
@@ -164,6 +165,20 @@ export async function describeTables(client: pg.ClientBase, selection: Selection
         ...(await estimate(client, storage.get(rel.oid) ?? [])),
         extra,
       });
+    }
+    if (out.length > 0) {
+      const { database, shapes } = await describeObjects(
+        client,
+        out,
+        new Map(rels.map((r) => [tableKey(r), r.oid])),
+        selection.objects ?? { owner: 'keep', roles: 'create' },
+        (more) => resolveTypes(client, more),
+      );
+      for (const t of out) {
+        const shape = shapes.get(tableKey(t.source));
+        if (shape) (t.extra as PgTableExtra).shape = shape;
+      }
+      (out[0]!.extra as PgTableExtra).database = database;
     }
     return out;
   });

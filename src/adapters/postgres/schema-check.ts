@@ -12,6 +12,7 @@ import { queryJson, withEmptySearchPath } from './catalog.js';
 import { createdRelations, planOf, typeDefsOfTables, typeKey, type TablePlan } from './ddl.js';
 import { parsePgTypeRef, typeDefsOf } from './extra.js';
 import { qualified } from './sql.js';
+import { databaseOf, objectProblems, postStatements } from './objects-target.js';
 import { applyCreate, existingTypes, finalizeSteps, missingTypeProblem, run, typeMismatch } from './target-ddl.js';
 
 export interface CheckOptions {
@@ -32,7 +33,11 @@ export async function checkTargetTables(
 ): Promise<void> {
   const plans = planOf(tables);
   return withEmptySearchPath(client, async () => {
-    const problems: Problem[] = [...nameCollisions(plans), ...(await typeProblems(client, plans))];
+    const problems: Problem[] = [
+      ...nameCollisions(plans),
+      ...(await typeProblems(client, plans)),
+      ...(await objectProblems(client, plans)),
+    ];
     const existing = await existingTables(client, plans);
     const nonEmpty: TablePlan[] = [];
     for (const p of plans) {
@@ -107,6 +112,7 @@ function nameCollisions(plans: TablePlan[]): Problem[] {
 async function typeProblems(client: pg.ClientBase, plans: TablePlan[]): Promise<Problem[]> {
   const defs = typeDefsOfTables(plans);
   const existing = await existingTypes(client, defs.map((d) => d.def));
+  const creates = new Set((databaseOf(plans)?.extensions ?? []).map((e) => e.name));
   const out: Problem[] = [];
   const builtins = new Map<string, string>(); // type text -> first column using it
   const collations = new Map<string, string>();
@@ -121,7 +127,9 @@ async function typeProblems(client: pg.ClientBase, plans: TablePlan[]): Promise<
       }
       for (const def of typeDefsOf(ref)) {
         const ex = existing.get(typeKey(def));
-        const problem = ex ? null : missingTypeProblem(def, where);
+        // An extension's type comes with the extension, which Ferry creates (objectProblems checks it is available).
+        const carried = def.kind === 'extension' && creates.has(def.extension);
+        const problem = ex || carried ? null : missingTypeProblem(def, where);
         // One problem per column for missing types (the user wants the list of columns), one per type otherwise.
         if (problem) out.push(problem);
         if (seen.has(typeKey(def))) continue;
@@ -204,6 +212,11 @@ async function rehearse(client: pg.ClientBase, plans: TablePlan[], existing: Set
     for (const step of finalizeSteps(fresh, plans).steps) {
       if (step.references && !freshKeys.has(tableKey(step.references))) continue;
       await run(client, step.st);
+    }
+    // The post-data objects too when every table is new (on existing ones they could be slow or already there).
+    if (fresh.length === plans.length) {
+      await client.query(`SET LOCAL check_function_bodies = false`);
+      for (const st of (await postStatements(client, plans)).statements) await run(client, st);
     }
   } finally {
     await client.query('ROLLBACK').catch(() => {});

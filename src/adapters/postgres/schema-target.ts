@@ -10,6 +10,7 @@ import type { SequenceValue } from '../../core/ports/source.js';
 import { queryJson, withEmptySearchPath } from './catalog.js';
 import { planOf } from './ddl.js';
 import { qualified } from './sql.js';
+import { postStatements } from './objects-target.js';
 import { applyCreate, finalizeSteps, run } from './target-ddl.js';
 
 export { checkTargetTables, type CheckOptions } from './schema-check.js';
@@ -100,6 +101,18 @@ export async function finalizeTables(
         throw new FerryError(
           `cannot set sequence ${tableKey(seq.target)} (for ${sv.table}.${sv.column}) to ${sv.lastValue}: ${errorMessage(err)}`,
         );
+      }
+    }
+
+    // Views, triggers, policies, owners, grants, comments: after the data, each statement on its own.
+    const post = await postStatements(client, plans);
+    warnings.push(...post.warnings);
+    if (post.statements.length > 0) {
+      await client.query(`SELECT set_config('check_function_bodies', 'false', false)`);
+      try {
+        for (const st of post.statements) await run(client, st);
+      } finally {
+        await client.query(`SELECT set_config('check_function_bodies', 'true', false)`).catch(() => {});
       }
     }
     return { warnings };

@@ -19,6 +19,7 @@ import {
   type TablePlan,
 } from './ddl.js';
 import type { PgTypeDef } from './extra.js';
+import { applyPre, databaseOf } from './objects-target.js';
 import { ident } from './sql.js';
 
 /** Run one statement; a refusal names what was being done, the table it was for, and the statement. */
@@ -116,8 +117,11 @@ export function missingTypeProblem(def: PgTypeDef, usedBy: string): { message: s
  * no-op.
  */
 export async function applyCreate(client: pg.ClientBase, plans: TablePlan[]): Promise<void> {
+  const db = databaseOf(plans);
   const defs = typeDefsOfTables(plans);
-  const schemas = new Set<string>(defs.map((d) => d.def.schema));
+  // Types of the touched schemas that no column uses are created too (an unfiltered migration leaves nothing out).
+  for (const def of db?.types ?? []) if (!defs.some((d) => typeKey(d.def) === typeKey(def))) defs.push({ def, usedBy: `schema ${def.schema}` });
+  const schemas = new Set<string>([...defs.map((d) => d.def.schema), ...(db?.schemas ?? [])]);
   for (const p of plans) {
     schemas.add(p.table.target.schema);
     for (const part of p.extra.partitioning?.partitions ?? []) schemas.add(part.target.schema);
@@ -131,6 +135,7 @@ export async function applyCreate(client: pg.ClientBase, plans: TablePlan[]): Pr
     [JSON.stringify([...schemas])],
   );
   for (const s of missing) await run(client, { label: `creating schema ${s}`, sql: `CREATE SCHEMA IF NOT EXISTS ${ident(s)}` });
+  await applyPre(client, plans, (st) => run(client, st));
 
   const existing = await existingTypes(client, defs.map((d) => d.def));
   for (const { def, usedBy } of defs) {
@@ -145,7 +150,26 @@ export async function applyCreate(client: pg.ClientBase, plans: TablePlan[]): Pr
     for (const st of createTypeStatements(def)) await run(client, st);
   }
   for (const st of sequenceStatements(plans)) await run(client, st);
-  for (const p of plans) for (const st of tableStatements(p)) await run(client, st);
+  const targets = new Map(plans.map((p) => [p.key, p.table.target]));
+  for (const p of inheritanceOrder(plans)) for (const st of tableStatements(p, targets)) await run(client, st);
+}
+
+/** Plans with every INHERITS parent of the flow before its children (the flow's order otherwise). */
+export function inheritanceOrder(plans: TablePlan[]): TablePlan[] {
+  const byKey = new Map(plans.map((p) => [p.key, p]));
+  const out: TablePlan[] = [];
+  const seen = new Set<string>();
+  const visit = (p: TablePlan, depth: number) => {
+    if (seen.has(p.key) || depth > plans.length) return;
+    for (const parent of p.extra.shape?.inherits ?? []) {
+      const pp = byKey.get(tableKey(parent));
+      if (pp) visit(pp, depth + 1);
+    }
+    seen.add(p.key);
+    out.push(p);
+  };
+  for (const p of plans) visit(p, 0);
+  return out;
 }
 
 export interface FinalizeStep {

@@ -7,6 +7,8 @@ export interface Selection {
   exclude: string[];
   /** Source `schema.table` (or `schema.*`) to target `schema.table` (or `schema.*`). */
   rename: Record<string, string>;
+  /** How owners and roles of the carried objects are handled (config `schema.owner`, `roles`); default keep, create. */
+  objects?: { owner: 'keep' | 'target-user'; roles: 'create' | 'skip' | 'require' };
 }
 
 export type { PlannedRange };
