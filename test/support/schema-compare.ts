@@ -17,7 +17,11 @@ const acl = (a: string) => `(SELECT string_agg(CASE WHEN x.grantee = 0 THEN 'PUB
   x.privilege_type || CASE WHEN x.is_grantable THEN '*' ELSE '' END || '/' || pg_get_userbyid(x.grantor), ',' ORDER BY 1)
   FROM aclexplode(${a}) x WHERE x.privilege_type <> 'MAINTAIN')`;
 
-/** Each query returns one text column `l`: one line per fact. */
+/**
+ * Each query returns one text column `l`: one line per fact. Version differences normalized here: MAINTAIN (above);
+ * a partition's copy of its parent's identity (PostgreSQL 17+ records it on the partition, 15 does not; the
+ * parent's identity is compared).
+ */
 const QUERIES = [
   `SELECT 'extension ' || extname || ' in ' || extnamespace::regnamespace AS l FROM pg_extension`,
   `SELECT 'schema ' || n.nspname || ' owner ' || pg_get_userbyid(n.nspowner) || ' acl ' || coalesce(${acl('n.nspacl')}, '-') AS l
@@ -30,7 +34,7 @@ const QUERIES = [
      ' inherits ' || coalesce((SELECT string_agg(i.inhparent::regclass::text, ',' ORDER BY i.inhseqno) FROM pg_inherits i WHERE i.inhrelid = c.oid), '-') AS l
    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ${USER_NS} AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'c') AND ${notExt('pg_class', 'c.oid')}`,
   `SELECT 'column ' || c.oid::regclass || '.' || a.attname || ' #' || a.attnum || ' ' || format_type(a.atttypid, a.atttypmod) ||
-     ' notnull ' || a.attnotnull || ' local ' || a.attislocal || ' identity ' || a.attidentity::text || ' generated ' || a.attgenerated::text ||
+     ' notnull ' || a.attnotnull || ' local ' || a.attislocal || ' identity ' || CASE WHEN c.relispartition THEN '(partition)' ELSE a.attidentity::text END || ' generated ' || a.attgenerated::text ||
      ' default ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '-') || ' collation ' || a.attcollation::regcollation ||
      ' acl ' || coalesce(${acl('a.attacl')}, '-') AS l
    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -77,6 +81,14 @@ SELECT 'role ' || r.rolname || ' super ' || r.rolsuper || ' inherit ' || r.rolin
   coalesce((SELECT string_agg(pg_get_userbyid(m.roleid) || CASE WHEN m.admin_option THEN '*' ELSE '' END, ',' ORDER BY 1)
             FROM pg_auth_members m WHERE m.member = r.oid), '-') AS l
 FROM pg_roles r WHERE r.rolname = ANY($1::text[])`;
+
+/**
+ * Across major versions the deparser prints the same view differently (18 leaves out the `table.` qualifier of a
+ * column when the query reads one relation): for a cross-version comparison, drop simple qualifiers in view lines.
+ */
+export function crossVersion(lines: string[]): string[] {
+  return lines.map((l) => (l.startsWith('view ') ? l.replace(/(?<![\w".])[a-z_][a-z0-9_]*\.(?=[a-z_"])/g, '') : l)).sort();
+}
 
 export async function catalogLines(url: string, roles: string[]): Promise<string[]> {
   const c = new pg.Client({ connectionString: url, types: rawTypes });

@@ -71,6 +71,12 @@ export function readFrom(table: TableSchema): string {
   return extra && typeof extra === 'object' && extra.partitioning ? qualified(table.source) : `ONLY ${qualified(table.source)}`;
 }
 
+/** The same on the target: deleting a range of an INHERITS parent must not delete its children's rows. */
+export function deleteFrom(table: TableSchema): string {
+  const extra = table.extra as { partitioning?: unknown } | null;
+  return extra && typeof extra === 'object' && extra.partitioning ? qualified(table.target) : `ONLY ${qualified(table.target)}`;
+}
+
 export function orderBy(table: TableSchema): string {
   return table.primaryKey.map(ident).join(', ');
 }
