@@ -247,7 +247,7 @@ describe('PostgreSQL schema: describe, check, create, finalize', () => {
     expect(err.message).toBe('include[1] `public.nope` matches no table in the source; tables there: public.nodes, public.notes');
   });
 
-  it('refuses a type from an extension the target lacks, before creating anything', async () => {
+  it('creates the extension a column type comes from; without its description in the plan, refuses before creating anything', async () => {
     const source = await database(
       src,
       'ext_src',
@@ -259,21 +259,25 @@ describe('PostgreSQL schema: describe, check, create, finalize', () => {
     );
     const target = await database(dst, 'ext_dst');
     const tables = await describeTables(source, { include: ['Docs.*'], exclude: [], rename: {} });
-
-    const err = await rejection(checkTargetTables(target, tables, { truncate: false, resuming: false }));
+    // A plan made before Ferry carried extensions (no `database` facts): the old refusal, all or nothing.
+    const old = tables.map((t) => ({ ...t, extra: { ...(t.extra as object), database: undefined } })) as unknown as TableSchema[];
+    const err = await rejection(checkTargetTables(target, old, { truncate: false, resuming: false }));
     expect(err).toBeInstanceOf(PreflightError);
     expect(err.message).toContain('column Docs.docs.body has type public.citext from extension citext, which the target database lacks');
     expect(err.message).toContain('column Docs.docs.tags has type public.citext');
     expect((err as PreflightError).hint).toContain('CREATE EXTENSION citext SCHEMA public');
-    // createTables refuses too, and all or nothing: not even the schema or the enum is left behind.
-    expect(await rejection(createTables(target, tables))).toBeInstanceOf(PreflightError);
+    expect(await rejection(createTables(target, old))).toBeInstanceOf(PreflightError);
     expect(await rows(target, `SELECT nspname FROM pg_namespace WHERE nspname = 'Docs'`)).toEqual([]);
     expect(await rows(target, `SELECT typname FROM pg_type WHERE typname = 'kind'`)).toEqual([]);
     expect(await rows(target, `SELECT relname FROM pg_class WHERE relname IN ('docs', 'plain', 'docs_id_seq')`)).toEqual([]);
 
-    await target.query('CREATE EXTENSION citext');
+    // The plan of this Ferry creates the extension itself, at the source's version.
     await checkTargetTables(target, tables, { truncate: false, resuming: false });
+    expect(await rows(target, `SELECT extname FROM pg_extension WHERE extname = 'citext'`)).toEqual([]);
     await createTables(target, tables);
+    expect(await rows(target, `SELECT extversion FROM pg_extension WHERE extname = 'citext'`)).toEqual(
+      await rows(source, `SELECT extversion FROM pg_extension WHERE extname = 'citext'`),
+    );
     expect(await rows(target, `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute
                                WHERE attrelid = '"Docs".docs'::regclass AND attname = 'tags'`)).toEqual([{ t: 'citext[]' }]);
   });

@@ -1,5 +1,7 @@
 import { PgSnapshotSource } from '../adapters/postgres/snapshot-source.js';
 import { PgSnapshotTarget } from '../adapters/postgres/snapshot-target.js';
+import { planOf } from '../adapters/postgres/ddl.js';
+import { objectSummary } from '../adapters/postgres/objects-target.js';
 import { loadConfigFile } from '../config/load.js';
 import { tableKey } from '../core/model.js';
 import { describePlan } from '../core/snapshot/plan.js';
@@ -12,7 +14,7 @@ export async function planCommand(path: string): Promise<number> {
   try {
     const { tables, ranges } = await describePlan(
       source,
-      { include: config.include, exclude: config.exclude, rename: config.rename },
+      { include: config.include, exclude: config.exclude, rename: config.rename, objects: { roles: config.roles, owner: config.schema.owner } },
       config.rowsPerRange,
     );
     // With truncate configured, a non-empty target is expected: check types only, and truncate nothing.
@@ -28,6 +30,7 @@ export async function planCommand(path: string): Promise<number> {
       out.push(`${tableKey(t.source)}${renamed}  ~${t.estimatedRows} rows, ${key}, ${r.length} range(s)`);
       for (const x of r) out.push(`    ${x.label}  ~${x.estimatedRows} rows`);
     }
+    out.push(...objectSummary(planOf(tables)));
     out.push(`${tables.length} table(s), ${total} range job(s), ${config.workers} worker(s)`);
     process.stdout.write(`${out.join('\n')}\n`);
     return 0;

@@ -34,6 +34,18 @@ export const configSchema = z
     include: z.array(pattern).default(['*.*']),
     exclude: z.array(pattern).default([]),
     rename: z.record(pattern, pattern).default({}),
+    /**
+     * Roles the carried objects name (owners, grants, policies) that the target lacks: `create` them (attributes and
+     * memberships, never passwords), `skip` what names them (with a warning), or `require` them (fail before writing).
+     */
+    roles: z.enum(['create', 'skip', 'require']).default('create'),
+    schema: z
+      .object({
+        /** Who owns the created objects: the source's owner (`keep`), or the target user who creates them. */
+        owner: z.enum(['keep', 'target-user']).default('keep'),
+      })
+      .strict()
+      .default({ owner: 'keep' }),
     mode: z.enum(['snapshot', 'snapshot+cdc']).default('snapshot'),
     workers: z.coerce.number().int().min(1).max(256).optional(),
     rowsPerRange: z.coerce.number().int().min(1).default(250_000),

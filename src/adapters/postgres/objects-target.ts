@@ -180,3 +180,28 @@ export async function postStatements(
   }
   return { statements, warnings };
 }
+
+/**
+ * What `ferry plan` shows about the objects: one line per kind with its count (tables are listed by the plan
+ * itself), the extensions and roles, then each thing left out and why.
+ */
+export function objectSummary(plans: TablePlan[]): string[] {
+  const db = databaseOf(plans);
+  if (!db) return [];
+  const counts = new Map<string, number>();
+  const add = (kind: string, n = 1) => counts.set(kind, (counts.get(kind) ?? 0) + n);
+  if (db.extensions.length) add('extension', db.extensions.length);
+  add('schema', db.schemas.length);
+  if (db.types.length) add('type not used by a column', db.types.length);
+  for (const o of db.objects) {
+    if (o.kind === 'grant' || o.kind === 'comment' || o.kind === 'owner' || o.kind === 'default privileges') {
+      add(o.kind === 'owner' ? 'ownership' : o.kind === 'default privileges' ? 'default privilege' : o.kind, o.statements.filter((s) => !s.sql.startsWith('REVOKE')).length);
+    } else add(o.kind);
+  }
+  const out = [`objects besides tables: ${[...counts].map(([k, n]) => `${n} ${k}${n === 1 ? '' : 's'}`).join(', ')}`];
+  if (db.extensions.length) out.push(`  extensions: ${db.extensions.map((e) => `${e.name} ${e.version}`).join(', ')}`);
+  if (db.roleDefs.length) out.push(`  roles named (roles: ${db.roles}): ${db.roleDefs.map((r) => r.name).join(', ')}`);
+  out.push(`  owners: ${db.owner === 'keep' ? "the source's (schema.owner: keep)" : 'the target user (schema.owner: target-user)'}`);
+  for (const s of db.skipped) out.push(`skipped ${s.kind} ${s.name}: ${s.reason}`);
+  return out;
+}

@@ -40,7 +40,12 @@ async function withAdapters<T>(config: LoadedConfig, fn: (a: Adapters) => Promis
   }
 }
 
-const selection = (c: LoadedConfig) => ({ include: c.include, exclude: c.exclude, rename: c.rename });
+const selection = (c: LoadedConfig) => ({
+  include: c.include,
+  exclude: c.exclude,
+  rename: c.rename,
+  objects: { roles: c.roles, owner: c.schema.owner },
+});
 
 /**
  * On AWS the snapshot is read by many Lambdas, long after the Lambda that created the slot has gone, so no

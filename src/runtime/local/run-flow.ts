@@ -73,7 +73,7 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
       { source, target, store, preflight: changes ? (tables) => changes.preflight(flowId, tables) : undefined },
       {
         flow: flowId,
-        selection: { include: config.include, exclude: config.exclude, rename: config.rename },
+        selection: { include: config.include, exclude: config.exclude, rename: config.rename, objects: { roles: config.roles, owner: config.schema.owner } },
         rowsPerRange: config.rowsPerRange,
         truncate: config.target.onExistingRows === 'truncate',
         summary: configSummary(config),
