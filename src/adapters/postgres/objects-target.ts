@@ -168,8 +168,11 @@ export async function postStatements(
   const statements: { label: string; sql: string }[] = [];
   const warned = new Set<string>();
   for (const o of objects) {
+    // Grants are independent statements; any other object stands or falls whole (a policy's comment needs it).
+    const whole = o.kind !== 'grant' && o.kind !== 'default privileges';
+    const lacking = whole ? [...new Set(o.statements.flatMap((s) => s.roles.filter((r) => !have.has(r))))] : [];
     for (const s of o.statements) {
-      const missing = s.roles.filter((r) => !have.has(r));
+      const missing = whole ? lacking : s.roles.filter((r) => !have.has(r));
       if (missing.length > 0) {
         const w = `${o.kind} ${o.name}: not carried for role(s) ${missing.join(', ')}, missing on the target (roles: ${db.roles})`;
         if (!warned.has(w)) (warned.add(w), warnings.push(w));
@@ -192,13 +195,14 @@ export function objectSummary(plans: TablePlan[]): string[] {
   const add = (kind: string, n = 1) => counts.set(kind, (counts.get(kind) ?? 0) + n);
   if (db.extensions.length) add('extension', db.extensions.length);
   add('schema', db.schemas.length);
-  if (db.types.length) add('type not used by a column', db.types.length);
+  if (db.types.length) add('type', db.types.length);
   for (const o of db.objects) {
     if (o.kind === 'grant' || o.kind === 'comment' || o.kind === 'owner' || o.kind === 'default privileges') {
       add(o.kind === 'owner' ? 'ownership' : o.kind === 'default privileges' ? 'default privilege' : o.kind, o.statements.filter((s) => !s.sql.startsWith('REVOKE')).length);
     } else add(o.kind);
   }
-  const out = [`objects besides tables: ${[...counts].map(([k, n]) => `${n} ${k}${n === 1 ? '' : 's'}`).join(', ')}`];
+  const plural = (k: string, n: number) => (n === 1 || k === 'statistics' ? k : k.endsWith('y') ? `${k.slice(0, -1)}ies` : `${k}s`);
+  const out = [`objects besides tables: ${[...counts].map(([k, n]) => `${n} ${plural(k, n)}`).join(', ')}`];
   if (db.extensions.length) out.push(`  extensions: ${db.extensions.map((e) => `${e.name} ${e.version}`).join(', ')}`);
   if (db.roleDefs.length) out.push(`  roles named (roles: ${db.roles}): ${db.roleDefs.map((r) => r.name).join(', ')}`);
   out.push(`  owners: ${db.owner === 'keep' ? "the source's (schema.owner: keep)" : 'the target user (schema.owner: target-user)'}`);
