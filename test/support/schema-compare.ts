@@ -12,10 +12,10 @@ import { PG15_BIN } from './pg15.js';
 const USER_NS = `n.nspname NOT IN ('pg_catalog', 'information_schema', '_ferry', 'pg_toast') AND n.nspname NOT LIKE 'pg\\_temp%'`;
 const notExt = (cls: string, oid: string) =>
   `NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '${cls}'::regclass AND e.objid = ${oid} AND e.deptype = 'e')`;
-/** MAINTAIN (PostgreSQL 17+) is part of ALL on a newer server: leave it out so 15 and 18 compare. */
+/** In ACL order (as pg_dump prints it). MAINTAIN (PostgreSQL 17+) is part of ALL on a newer server: left out so 15 and 18 compare. */
 const acl = (a: string) => `(SELECT string_agg(CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END || ':' ||
-  x.privilege_type || CASE WHEN x.is_grantable THEN '*' ELSE '' END || '/' || pg_get_userbyid(x.grantor), ',' ORDER BY 1)
-  FROM aclexplode(${a}) x WHERE x.privilege_type <> 'MAINTAIN')`;
+  x.privilege_type || CASE WHEN x.is_grantable THEN '*' ELSE '' END || '/' || pg_get_userbyid(x.grantor), ',' ORDER BY x.n)
+  FROM aclexplode(${a}) WITH ORDINALITY x(grantor, grantee, privilege_type, is_grantable, n) WHERE x.privilege_type <> 'MAINTAIN')`;
 
 /**
  * Each query returns one text column `l`: one line per fact. Version differences normalized here: MAINTAIN (above);

@@ -30,15 +30,21 @@ export function aclStatements(on: string, acl: Acl, sourceOwner: string, owner: 
   if (!acl) return [];
   const target = (g: string | null) => (g !== null && g === sourceOwner && owner === null ? 'CURRENT_USER' : roleSql(g));
   const out: PgStatement[] = [];
-  if (!columns) {
-    out.push({ sql: `REVOKE ALL ON ${on} FROM PUBLIC`, roles: [] });
-    out.push({ sql: `REVOKE ALL ON ${on} FROM ${owner === null ? 'CURRENT_USER' : ident(owner)}`, roles: rolesOf(owner) });
-  }
   const order: (string | null)[] = [];
   const byGrantee = new Map<string | null, AclItem[]>();
   for (const it of acl.items) {
     if (!byGrantee.has(it.grantee)) (order.push(it.grantee), byGrantee.set(it.grantee, []));
     byGrantee.get(it.grantee)!.push(it);
+  }
+  if (!columns) {
+    out.push({ sql: `REVOKE ALL ON ${on} FROM PUBLIC`, roles: [] });
+    out.push({ sql: `REVOKE ALL ON ${on} FROM ${owner === null ? 'CURRENT_USER' : ident(owner)}`, roles: rolesOf(owner) });
+  }
+  // Revoked from every grantee first, so a rerun grants in the same order again (an ACL keeps insertion order).
+  for (const g of order) {
+    if (g === null || (!columns && (g === sourceOwner || g === owner))) continue;
+    const what = columns ? `ALL (${columns})` : 'ALL';
+    out.push({ sql: `REVOKE ${what} ON ${on} FROM ${ident(g)} CASCADE`, roles: rolesOf(g) });
   }
   for (const g of order) {
     const items = byGrantee.get(g)!;

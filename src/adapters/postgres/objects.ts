@@ -340,7 +340,7 @@ export async function describeObjects(
     const prefix = `ALTER DEFAULT PRIVILEGES FOR ROLE ${ident(d.role)}${d.schema ? ` IN SCHEMA ${ident(d.schema)}` : ''} `;
     const objs = DEFACL_OBJ[d.objtype] ?? 'TABLES';
     let st = aclStatements(objs, d.acl, d.role, d.role);
-    if (d.schema) st = st.filter((s) => !s.sql.startsWith('REVOKE')); // per-schema entries only add to the global ones
+    if (d.schema) st = st.filter((s) => !s.sql.startsWith('REVOKE') || s.sql.endsWith(' CASCADE')); // a schema's entries only add to the global ones
     c.add('default privileges', `for ${d.role}${d.schema ? ` in ${d.schema}` : ''} on ${objs.toLowerCase()}`, RANK.defaultPrivileges, [],
       st.map((s) => ({ sql: prefix + s.sql, roles: [...new Set([...rolesOf(d.role), ...s.roles])] })));
   }
