@@ -15,7 +15,7 @@ import type { Json, TableSchema } from '../../core/model.js';
 import type { RowStream } from '../../core/ports/source.js';
 import type { CopyStats, RangeWriter } from '../../core/ports/target.js';
 import { copiedColumns, copyOptions, PG_COPY_BINARY, PG_COPY_TEXT } from './copy-format.js';
-import { asPgRange, deleteFrom, rangePredicate } from './ranges.js';
+import { asPgRange, targetRelation, rangePredicate } from './ranges.js';
 import { columnList, qualified } from './sql.js';
 
 export const PROGRESS_TABLE = '_ferry.snapshot_progress';
@@ -88,7 +88,7 @@ class PgRangeWriter implements RangeWriter {
     const target = qualified(this.table.target);
     try {
       // Keyless tables have no identity to delete by; the progress lock alone keeps their chunks exactly-once.
-      if (bounds.kind === 'pk') await this.client.query(`DELETE FROM ${deleteFrom(this.table)} WHERE ${rangePredicate(this.table, bounds)}`);
+      if (bounds.kind === 'pk') await this.client.query(`DELETE FROM ${targetRelation(this.table)} WHERE ${rangePredicate(this.table, bounds)}`);
     } catch (err) {
       input.stream.destroy();
       throw err;

@@ -71,8 +71,11 @@ export function readFrom(table: TableSchema): string {
   return extra && typeof extra === 'object' && extra.partitioning ? qualified(table.source) : `ONLY ${qualified(table.source)}`;
 }
 
-/** The same on the target: deleting a range of an INHERITS parent must not delete its children's rows. */
-export function deleteFrom(table: TableSchema): string {
+/**
+ * The same on the target: deleting, truncating or checksumming an INHERITS parent must not touch its children's
+ * rows (the children are tables of the flow of their own).
+ */
+export function targetRelation(table: TableSchema): string {
   const extra = table.extra as { partitioning?: unknown } | null;
   return extra && typeof extra === 'object' && extra.partitioning ? qualified(table.target) : `ONLY ${qualified(table.target)}`;
 }

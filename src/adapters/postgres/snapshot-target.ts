@@ -4,12 +4,12 @@ import type { EndpointConfig } from '../../config/schema.js';
 import type { Json, TableSchema } from '../../core/model.js';
 import type { Checksums, RangeChecksum } from '../../core/ports/checksum.js';
 import { checksumRange } from './checksum.js';
-import { qualified } from './sql.js';
 import type { SequenceValue } from '../../core/ports/source.js';
 import type { RangeWriter, SnapshotTarget } from '../../core/ports/target.js';
 import { PgPool } from './pool.js';
 import { PG_COPY_BINARY, PG_COPY_TEXT } from './copy-format.js';
 import { openRangeWriter, PROGRESS_DDL } from './range-writer.js';
+import { targetRelation } from './ranges.js';
 import { checkTargetTables, createTables, finalizeTables } from './schema-target.js';
 
 export class PgSnapshotTarget implements SnapshotTarget, Checksums {
@@ -44,12 +44,12 @@ export class PgSnapshotTarget implements SnapshotTarget, Checksums {
   }
 
   checksum(table: TableSchema, range: Json | null): Promise<RangeChecksum> {
-    return this.withClient((c) => checksumRange(c, table, qualified(table.target), range));
+    return this.withClient((c) => checksumRange(c, table, targetRelation(table), range));
   }
 
   resetTable(table: TableSchema): Promise<void> {
     return this.withClient(async (c) => {
-      await c.query(`TRUNCATE ${qualified(table.target)}`);
+      await c.query(`TRUNCATE ${targetRelation(table)}`);
     });
   }
 
