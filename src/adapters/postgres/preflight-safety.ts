@@ -88,7 +88,7 @@ async function sourcePrivilegeProblems(c: pg.ClientBase, tables: TableSchema[], 
   }
   if (notOwned.length > 0) {
     out.push(
-      `the source user ${me.user} does not own ${notOwned.join(', ')}; adding a table to a publication needs its owner: ` +
+      `the source user ${me.user} does not own ${notOwned.sort().join(', ')}; adding a table to a publication needs its owner: ` +
         `GRANT <owner> TO ${user} (membership in the owning role is enough), or ALTER TABLE … OWNER TO ${user}`,
     );
   }

@@ -22,6 +22,7 @@ export async function checkReplicaRole(client: pg.ClientBase): Promise<{ message
     await client.query(BEGIN_AS_REPLICA);
     return null;
   } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
     if ((err as { code?: string }).code !== '42501') throw err;
     const { rows } = await client.query<{ user: string; version: string; db: string }>(
       `SELECT current_user AS user, current_setting('server_version_num') AS version, current_database() AS db`,
