@@ -188,4 +188,23 @@ describe('apply: constraints the source satisfies never fail on the target', () 
     expect(after).toEqual([{ op: 'UPDATE', id: '1' }]);
     await expect(query(urls.targetUrl, `INSERT INTO app.orders VALUES (9999999, 1, 4)`)).rejects.toThrow(/foreign key/);
   });
+
+  it('a change the target refuses stops the apply with the table, the operation, the key and the source position', async () => {
+    const urls = await freshDatabases(pair(), 'refused');
+    await query(urls.sourceUrl, `CREATE SCHEMA app; CREATE TABLE app.items (id int PRIMARY KEY, qty int); INSERT INTO app.items VALUES (1, 1)`);
+    const cfg = cdcConfig(urls, 'refused');
+    const run = startFerry(['run', cfg]);
+    await streaming(cfg);
+    // Someone added a constraint on the target that the source does not have.
+    await query(urls.targetUrl, `ALTER TABLE app.items ADD CONSTRAINT qty_small CHECK (qty < 100)`);
+    await query(urls.sourceUrl, `INSERT INTO app.items VALUES (2, 5); INSERT INTO app.items VALUES (3, 500)`);
+    const ended = await run.exited;
+    expect(ended.code).toBe(1);
+    expect(ended.stderr).not.toContain('unexpected error');
+    expect(ended.stderr).toMatch(/the target refused INSERT of app\.items \(key id=\d+/);
+    expect(ended.stderr).toMatch(/source transaction (at|after) position [0-9A-F]+\/[0-9A-F]+/);
+    expect(ended.stderr).toContain('violates check constraint "qty_small"');
+    expect(ended.stderr).toContain('SQLSTATE 23514');
+    expect(ended.stderr).not.toMatch(/\n\s+at /); // no stack
+  });
 });
