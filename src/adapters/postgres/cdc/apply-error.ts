@@ -28,7 +28,7 @@ export function applyError(
   const where =
     at !== null && typeof at === 'object' && !Array.isArray(at) && 'after' in at
       ? at.after === undefined
-        ? 'in the first source transactions of the stream'
+        ? 'in the first source transactions this flow streams (none applied yet)'
         : `in a source transaction after position ${String(at.after)}`
       : `in the source transaction at position ${String(at)}`;
   const op = change ? change.op.toUpperCase() : 'change';
