@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freshDatabases, query, usePgPair } from './support/pg-pair.js';
 import { ferry, startFerry, waitFor, writeConfig } from './support/ferry-cli.js';
+import { sameDatabaseProblem } from '../src/adapters/postgres/preflight-safety.js';
 
 const pair = usePgPair();
 
@@ -25,6 +26,21 @@ const nothingWritten = async (urls: { sourceUrl: string; targetUrl: string }) =>
   const [s] = await query(urls.sourceUrl, `SELECT (SELECT count(*) FROM pg_replication_slots WHERE database = current_database()) + (SELECT count(*) FROM pg_publication) AS n`);
   return { target: t!.n, source: s!.n };
 };
+
+describe('what counts as the same database', () => {
+  const db = { sysid: '7714', dboid: '16384', db: 'shop', started: '2026-12-01 09:00:00.123+00', recovery: false };
+  it('one server, one database OID: the same database', () => {
+    expect(sameDatabaseProblem(db, { ...db })).toMatch(/same database/);
+    expect(sameDatabaseProblem(db, { ...db, sysid: null })).toMatch(/same database/); // pg_control_system() revoked
+  });
+  it('another database on the same server, or a cluster restored from the same backup: different', () => {
+    expect(sameDatabaseProblem(db, { ...db, dboid: '16385', db: 'shop2' })).toBeUndefined();
+    expect(sameDatabaseProblem(db, { ...db, started: '2026-12-01 10:00:00.456+00' })).toBeUndefined();
+  });
+  it('a primary and its physical standby: refused', () => {
+    expect(sameDatabaseProblem(db, { ...db, started: '2026-12-01 10:00:00.456+00', recovery: true })).toMatch(/physical standby/);
+  });
+});
 
 describe('safety before the first write', () => {
   it('refuses source and target being the same database, before truncating anything', async () => {
