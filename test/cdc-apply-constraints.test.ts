@@ -80,6 +80,9 @@ describe('apply: constraints the source satisfies never fail on the target', () 
       INSERT INTO app.tickets (state) SELECT 'open' FROM generate_series(1, 30);
       CREATE TABLE app.events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text);
       INSERT INTO app.events (v) SELECT 'e' || g FROM generate_series(1, 30) g;
+      CREATE TABLE app.journal (no bigint GENERATED ALWAYS AS IDENTITY, msg text);
+      ALTER TABLE app.journal REPLICA IDENTITY FULL;
+      INSERT INTO app.journal (msg) SELECT 'j' || g FROM generate_series(1, 10) g;
     `);
     const cfg = cdcConfig(urls, 'cons');
     const run = startFerry(['run', cfg]);
@@ -134,10 +137,14 @@ describe('apply: constraints the source satisfies never fail on the target', () 
       -- Identity ALWAYS as the key: a key move through DEFAULT, and updates.
       UPDATE app.events SET id = DEFAULT WHERE id = 3;
       UPDATE app.events SET v = v || '!' WHERE id <= 5;
+      -- Keyless, with an identity ALWAYS column: matched on the old row, the identity kept or renewed.
+      UPDATE app.journal SET msg = msg || '!' WHERE no <= 3;
+      UPDATE app.journal SET no = DEFAULT WHERE no = 5;
+      INSERT INTO app.journal (msg) VALUES ('new');
     `);
     await converged(urls, run, {
       'app.slots': 'id', 'app.keys': 'id', 'app.shifted': 'id', 'app.booking': 'id', 'app.parent': 'id',
-      'app.child': 'id', 'app.node': 'id', 'app.tickets': 'id', 'app.events': 'id',
+      'app.child': 'id', 'app.node': 'id', 'app.tickets': 'id', 'app.events': 'id', 'app.journal': 'no, msg',
     });
     const [t] = await query(urls.targetUrl, `SELECT no::text FROM app.tickets WHERE state = 'renumbered'`);
     expect(Number(t!.no)).toBeGreaterThan(30);
