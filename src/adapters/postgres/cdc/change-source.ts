@@ -1,4 +1,4 @@
-/** ChangeSource for PostgreSQL: a publication and a pgoutput slot per flow, read with pg-logical-replication. */
+/** ChangeSource for PostgreSQL: a publication and a pgoutput slot per flow, read with our own pgoutput decoder (pgoutput-stream.ts). */
 import pg from 'pg';
 import type { EndpointConfig } from '../../../config/schema.js';
 import { tableKey, type Position, type TableSchema } from '../../../core/model.js';
@@ -73,19 +73,12 @@ export class PgChangeSource implements ChangeSource {
 
   async stream(
     flow: string,
-    tables: TableSchema[],
+    _tables: TableSchema[],
     from: Position,
     onEvents: (events: StreamEvent[]) => Promise<void>,
     signal: AbortSignal,
   ): Promise<void> {
-    const selected = new Set(tables.map((t) => tableKey(t.source)));
-    const stream = await openReplicationStream(
-      { ...this.endpoint.config },
-      flow,
-      selected,
-      normalizeLsn(from as string),
-      onEvents,
-    );
+    const stream = await openReplicationStream(this.endpoint, flow, normalizeLsn(from as string), onEvents);
     this.stream_ = stream;
     const heartbeat = this.startHeartbeats();
     const onAbort = () => void stream.stop();
@@ -95,34 +88,53 @@ export class PgChangeSource implements ChangeSource {
       await stream.done;
     } finally {
       signal.removeEventListener('abort', onAbort);
-      clearInterval(heartbeat.timer);
-      await heartbeat.client.then((c) => c?.end()).catch(() => {});
+      heartbeat.stop();
       this.stream_ = undefined;
     }
   }
 
-  /** Non-transactional logical messages travel through the slot in WAL order: safe to acknowledge when idle. */
-  private startHeartbeats(): { timer: NodeJS.Timeout; client: Promise<pg.Client | undefined> } {
-    const client = connect(this.endpoint).catch(() => undefined);
-    let warned = false;
+  /**
+   * Non-transactional logical messages travel through the slot in WAL order: safe to acknowledge when idle. A lost
+   * heartbeat connection is reported and opened again at the next beat (an idle slot must keep advancing).
+   */
+  private startHeartbeats(): { stop(): void } {
+    let client: pg.Client | undefined;
+    let failing = false;
+    let busy = false;
+    let stopped = false;
     const beat = async () => {
-      const c = await client;
-      if (!c) return;
+      if (busy || stopped) return;
+      busy = true;
       try {
-        await c.query(`SELECT pg_logical_emit_message(false, $1, $2)`, [HEARTBEAT_PREFIX, String(Date.now())]);
+        client ??= await connect(this.endpoint);
+        await client.query(`SELECT pg_logical_emit_message(false, $1, $2)`, [HEARTBEAT_PREFIX, String(Date.now())]);
+        if (failing) this.opts.warn?.(`heartbeats on ${this.endpoint.display} work again`);
+        failing = false;
       } catch (err) {
-        if (!warned) this.opts.warn?.(`heartbeats disabled (an idle slot will not advance): ${(err as Error).message}`);
-        warned = true;
+        if (!failing) this.opts.warn?.(`heartbeat on ${this.endpoint.display} failed (retrying; an idle slot does not advance meanwhile): ${(err as Error).message}`);
+        failing = true;
+        const c = client;
+        client = undefined;
+        await c?.end().catch(() => {});
+      } finally {
+        busy = false;
+        if (stopped) await client?.end().catch(() => {});
       }
     };
     const timer = setInterval(() => void beat(), this.opts.heartbeatMs ?? 5000);
     timer.unref();
     void beat();
-    return { timer, client };
+    return {
+      stop() {
+        stopped = true;
+        clearInterval(timer);
+        if (!busy) void client?.end().catch(() => {});
+      },
+    };
   }
 
   async acknowledge(position: Position): Promise<void> {
-    await this.stream_?.acknowledge(position as string);
+    this.stream_?.acknowledge(normalizeLsn(position as string));
   }
 
   async fetchRows(table: TableSchema, keys: RowImage[]): Promise<RowImage[]> {
