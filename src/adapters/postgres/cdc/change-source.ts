@@ -8,7 +8,7 @@ import { copiedColumns } from '../copy-format.js';
 import { columnList, ident, literal, qualified } from '../sql.js';
 import { compareLsn, normalizeLsn } from './lsn.js';
 import { HEARTBEAT_PREFIX, slotName } from './names.js';
-import { FerryError } from '../../../core/errors.js';
+import { ConnectionError, FerryError } from '../../../core/errors.js';
 import { openReplicationStream } from './pgoutput-stream.js';
 import { checkReplicationSource } from './replication-preflight.js';
 import { createSlotWithSnapshot, dropSlotAndPublication, ensurePublication, findSlot, slotLag } from './slot.js';
@@ -78,19 +78,41 @@ export class PgChangeSource implements ChangeSource {
     onEvents: (events: StreamEvent[]) => Promise<void>,
     signal: AbortSignal,
   ): Promise<void> {
-    const stream = await openReplicationStream(this.endpoint, flow, normalizeLsn(from as string), onEvents);
+    const stream = await openReplicationStream(this.endpoint, flow, normalizeLsn(from as string), onEvents).catch((err: unknown) => {
+      throw this.streamError(flow, err);
+    });
     this.stream_ = stream;
     const heartbeat = this.startHeartbeats();
     const onAbort = () => void stream.stop();
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) onAbort();
     try {
-      await stream.done;
+      await stream.done.catch((err: unknown) => {
+        throw this.streamError(flow, err);
+      });
     } finally {
       signal.removeEventListener('abort', onAbort);
       heartbeat.stop();
       this.stream_ = undefined;
     }
+  }
+
+  /** A replication error that names the endpoint (and, for a dropped slot, what it means). */
+  private streamError(flow: string, err: unknown): unknown {
+    if (err instanceof FerryError) return err;
+    const e = err as { code?: string; message?: string };
+    if (e.code === '42704') {
+      return Object.assign(
+        new FerryError(
+          `the replication slot ${slotName(flow)} of flow ${flow} on ${this.endpoint.display} is gone (dropped by \`ferry cleanup\` or by hand); the changes made since cannot be recovered from it`,
+          'start the flow over (`ferry reset`, or an empty target and a new flow name)',
+        ),
+        { cause: err },
+      );
+    }
+    const wrapped = new ConnectionError(`lost the replication stream from ${this.endpoint.display}: ${e.message ?? String(err)}`);
+    Object.defineProperty(wrapped, 'cause', { value: err, enumerable: false });
+    return wrapped;
   }
 
   /**

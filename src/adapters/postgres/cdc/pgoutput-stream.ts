@@ -35,8 +35,13 @@ interface Connection {
   stream?: { pause(): void; resume(): void };
 }
 
-/** How often the last confirmed position is repeated, so wal_sender_timeout never ends a slow apply. */
+/**
+ * How often the last confirmed position is repeated (so wal_sender_timeout never ends a slow apply), asking the
+ * server to answer: a source that stays silent longer than SILENCE_MS while we read is taken as lost (a server
+ * that hangs, a network that drops packets without resetting the connection), and the supervisor reconnects.
+ */
 const STATUS_INTERVAL_MS = 10_000;
+const SILENCE_MS = Number(process.env.FERRY_STREAM_SILENCE_MS) || 60_000;
 
 export async function openReplicationStream(
   endpoint: PgEndpoint,
@@ -61,6 +66,8 @@ export async function openReplicationStream(
 
   let batch: StreamEvent[] = [];
   let delivering = Promise.resolve();
+  let paused = false;
+  let heard = Date.now();
   const deliver = () => {
     const events = batch;
     batch = [];
@@ -71,11 +78,16 @@ export async function openReplicationStream(
         void stop();
       })
       .finally(() => {
-        if (batch.length === 0) connection.stream?.resume();
+        if (batch.length === 0) {
+          paused = false;
+          heard = Date.now();
+          connection.stream?.resume();
+        }
       });
   };
   const push = (event: StreamEvent) => {
     if (batch.length === 0) {
+      paused = true;
       connection.stream?.pause();
       setImmediate(deliver);
     }
@@ -84,6 +96,7 @@ export async function openReplicationStream(
 
   connection.on('copyData', ({ chunk }) => {
     if (failure !== undefined) return;
+    heard = Date.now();
     try {
       const m = decodeReplicationMessage(chunk);
       if (m.type === 'keepalive') {
@@ -116,7 +129,14 @@ export async function openReplicationStream(
       if (!stopping) throw err;
     },
   );
-  const status = setInterval(() => send(acked), STATUS_INTERVAL_MS);
+  const status = setInterval(() => {
+    if (!paused && Date.now() - heard > SILENCE_MS) {
+      failure ??= new Error(`the replication connection to ${endpoint.display} was silent for ${Math.round((Date.now() - heard) / 1000)} s`);
+      void stop();
+      return;
+    }
+    send(acked, true);
+  }, Math.min(STATUS_INTERVAL_MS, SILENCE_MS / 3));
   status.unref();
 
   let stopped: Promise<void> | undefined;
