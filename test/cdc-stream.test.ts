@@ -249,6 +249,12 @@ describe('reconnects', () => {
     await new Promise((r) => setTimeout(r, 15_000));
     await writeSome(sourceUrl, 3);
     expect(await Promise.race([run.exited.then(() => 'exited'), Promise.resolve('running')])).toBe('running');
+    // Honest status from another process: the lag grew with the outage, and the reconnects are counted and shown.
+    const status = JSON.parse((await ferry(['status', cfg, '--json'])).stdout) as { cdc: { lagSeconds: number; reconnects: number; warning?: { message: string } } };
+    console.log(`status during a 15 s target outage: lag ${status.cdc.lagSeconds} s, ${status.cdc.reconnects} reconnects, last warning: ${status.cdc.warning?.message}`);
+    expect(status.cdc.lagSeconds).toBeGreaterThan(10);
+    expect(status.cdc.reconnects).toBeGreaterThan(0);
+    expect(status.cdc.warning?.message).toMatch(/streaming interrupted/);
     await target.start();
     await converged(sourceUrl, targetUrl);
     await writeSome(sourceUrl, 4);
@@ -259,5 +265,6 @@ describe('reconnects', () => {
     const ended = await run.exited;
     expect(ended.code, ended.stderr).toBe(0);
     expect(ended.stderr).toMatch(/streaming interrupted \(attempt [2-9]/);
+    console.log(ended.stderr.split('\n').filter((l) => /interrupted/.test(l)).slice(0, 3).join('\n'));
   }, 180_000);
 });

@@ -105,3 +105,27 @@ describe('leases of dead runs', () => {
     }
   });
 });
+
+describe('connect timeout', () => {
+  it('a server that accepts TCP and never answers fails fast, naming the endpoint', async () => {
+    const { createServer } = await import('node:net');
+    const { connect, pgEndpoint } = await import('../src/adapters/postgres/connect.js');
+    const sockets: import('node:net').Socket[] = [];
+    const server = createServer((s) => void sockets.push(s)); // accepts, never says a word
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const t0 = Date.now();
+      const err = await connect(pgEndpoint({ url: `postgres://app:secret@127.0.0.1:${port}/db` } as never, 'source'), { connectionTimeoutMillis: 1000 } as never).catch((e: unknown) => e);
+      expect(Date.now() - t0).toBeLessThan(3000);
+      expect(err).toBeInstanceOf(ConnectionError);
+      expect((err as Error).message).toContain(`source app@127.0.0.1:${port}/db`);
+      expect((err as Error).message).toMatch(/no answer within/);
+      expect((err as Error).message).not.toContain('secret');
+      expect(classifyStreamError(err)).toBe('retry');
+    } finally {
+      for (const s of sockets) s.destroy();
+      server.close();
+    }
+  });
+});

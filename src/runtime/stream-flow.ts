@@ -5,7 +5,7 @@
  * fresh connections. Only a fatal error (dropped slot, bad config, permanent permission error) ends it.
  */
 import type { LoadedConfig } from '../config/load.js';
-import { runStreamer } from '../core/cdc/streamer.js';
+import { CDC_LIVE, runStreamer, type LiveStatus } from '../core/cdc/streamer.js';
 import { governHeap } from './heap-governor.js';
 import { superviseStream } from './supervise-stream.js';
 import type { StreamHooks } from '../core/cdc/stream-hooks.js';
@@ -32,6 +32,21 @@ export async function streamFlow(deps: StreamFlowDeps, flow: FlowRecord, config:
   progress.phase('streaming');
   let drained = false;
   const ungovern = governHeap({ softLimitMb: 64, intervalMs: 100 });
+  // What `ferry status` shows from another process: honest lag, reconnects and the last warning.
+  const live: LiveStatus = { at: 0, lagMs: 0, position: '', reconnects: 0 };
+  let written = 0;
+  const putLive = (force = false) => {
+    const now = Date.now();
+    if (!force && now - written < 2000) return;
+    written = now;
+    live.at = now;
+    void store.putCheckpoint(flow.id, CDC_LIVE, { ...live }).catch(() => {});
+  };
+  const warn = (message: string) => {
+    progress.warn(message);
+    live.warning = { at: Date.now(), message };
+    putLive(true);
+  };
   try {
   const attempt = () =>
     runStreamer(
@@ -53,11 +68,23 @@ export async function streamFlow(deps: StreamFlowDeps, flow: FlowRecord, config:
             lagMs: Math.max(0, i.appliedAt - i.sourceTime),
             position: String(i.position),
           }),
-        onLag: (lagMs, position) => progress.streamed?.({ changes: 0, transactions: 0, lagMs, position: String(position) }),
-        warn: (m) => progress.warn(m),
+        onLag: (lagMs, position) => {
+          progress.streamed?.({ changes: 0, transactions: 0, lagMs, position: String(position) });
+          live.lagMs = lagMs;
+          live.position = String(position);
+          putLive();
+        },
+        warn,
       },
     );
-  await superviseStream(attempt, { signal, warn: (m) => progress.warn(m) });
+  await superviseStream(attempt, {
+    signal,
+    warn,
+    onRetry: () => {
+      live.reconnects++;
+      putLive(true);
+    },
+  });
   } finally {
     ungovern();
   }

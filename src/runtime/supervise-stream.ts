@@ -24,7 +24,7 @@ export interface SuperviseOptions {
 
 export async function superviseStream<T>(attempt: () => Promise<T>, opts: SuperviseOptions): Promise<T | undefined> {
   const base = opts.baseDelayMs ?? 500;
-  const max = opts.maxDelayMs ?? 30_000;
+  const max = opts.maxDelayMs ?? 15_000;
   const healthyAfter = opts.healthyAfterMs ?? 60_000;
   let failures = 0;
   let unknown = 0;

@@ -29,6 +29,20 @@ export type { HookResult, StreamHooks } from './stream-hooks.js';
 
 export const CDC_CHECKPOINT = 'cdc';
 export const CDC_LAG = 'cdc-lag';
+/**
+ * Written by the streaming runtime every few seconds and on every warning: `{ at, lagMs, position, reconnects,
+ * warning?: { at, message } }`. A reader adds the record's age to `lagMs` once it is stale (the streamer stopped
+ * updating it), so the lag it shows keeps growing while nothing arrives or nothing commits.
+ */
+export const CDC_LIVE = 'cdc-live';
+
+export interface LiveStatus {
+  at: number;
+  lagMs: number;
+  position: string;
+  reconnects: number;
+  warning?: { at: number; message: string };
+}
 
 export interface AppliedInfo {
   position: Position;

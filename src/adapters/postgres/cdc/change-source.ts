@@ -1,7 +1,7 @@
 /** ChangeSource for PostgreSQL: a publication and a pgoutput slot per flow, read with our own pgoutput decoder (pgoutput-stream.ts). */
 import pg from 'pg';
 import type { EndpointConfig } from '../../../config/schema.js';
-import { tableKey, type Position, type TableSchema } from '../../../core/model.js';
+import type { Position, TableSchema } from '../../../core/model.js';
 import type { ChangeSource, LagInfo, RowImage, StartPoint, StreamEvent } from '../../../core/ports/change-source.js';
 import { connect, pgEndpoint, type PgEndpoint } from '../connect.js';
 import { copiedColumns } from '../copy-format.js';
