@@ -244,6 +244,13 @@ describe('reconnects', () => {
     await writeSome(sourceUrl, 1);
     await converged(sourceUrl, targetUrl);
 
+    // A lost heartbeat connection is reported and opened again.
+    const heartbeats = `SELECT pid FROM pg_stat_activity WHERE datname = 'rt_src' AND application_name = 'ferry-source'
+      AND backend_type = 'client backend' AND query LIKE '%pg_logical_emit_message%'`;
+    const [hb] = await waitFor('a heartbeat connection', async () => (await query(sourceUrl, heartbeats)).slice(0, 1), 10_000);
+    await query(sourceUrl, `SELECT pg_terminate_backend(${hb!.pid})`);
+    await waitFor('a new heartbeat connection', async () => (await query(sourceUrl, heartbeats)).some((r) => r.pid !== hb!.pid), 10_000);
+
     await target.stop();
     await writeSome(sourceUrl, 2);
     await new Promise((r) => setTimeout(r, 15_000));
@@ -265,6 +272,8 @@ describe('reconnects', () => {
     const ended = await run.exited;
     expect(ended.code, ended.stderr).toBe(0);
     expect(ended.stderr).toMatch(/streaming interrupted \(attempt [2-9]/);
+    expect(ended.stderr).toMatch(/heartbeat on source .*rt_src failed/);
+    expect(ended.stderr).toMatch(/heartbeats on source .*rt_src work again/);
     console.log(ended.stderr.split('\n').filter((l) => /interrupted/.test(l)).slice(0, 3).join('\n'));
   }, 180_000);
 });
