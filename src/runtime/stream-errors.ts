@@ -27,6 +27,7 @@ export function classifyStreamError(err: unknown): Verdict {
     const message = typeof e.message === 'string' ? e.message : '';
     if (code.startsWith('28') || code === '42501' || code === '3D000') return 'fatal';
     if (code === '42704' && /replication slot/i.test(message)) return 'fatal';
+    if (/password must be a string|asks for a password/i.test(message)) return 'fatal';
     if (/^(57P0[123]|08...|53300|53400|55006|40001|40P01|55P03|57014)$/.test(code)) return 'retry';
     if (RETRY_ERRNO.has(code)) return 'retry';
     if (/connection terminated|connection timeout|no answer within|socket hang up|read ECONNRESET|the replication stream .* ended|silent for/i.test(message)) return 'retry';

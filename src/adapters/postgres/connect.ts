@@ -81,6 +81,12 @@ export function connectionError(ep: PgEndpoint, err: unknown): ConnectionError {
 function describeConnectionError(ep: PgEndpoint, err: unknown): ConnectionError {
   const e = err as { code?: string; message?: string };
   const why = e.message ?? String(err);
+  if (/client password must be a string/i.test(why)) {
+    return new ConnectionError(
+      `cannot log in to ${ep.display}: the server asks for a password and none is set`,
+      'add the password to the URL or the `password` field (or the ${ENV} variable that holds it)',
+    );
+  }
   if (/timeout/i.test(why) && !e.code) {
     return new ConnectionError(
       `cannot connect to ${ep.display}: no answer within ${CONNECT_TIMEOUT_MS / 1000} s (${why})`,
