@@ -1,10 +1,11 @@
 /**
- * The CDC streamer's executor: runs the decisions of the state machine (stream-machine.ts). It applies source transactions to the target in order, in target transactions batched by time
- * (about `batchMs`) or size, and moves the checkpoint only after the target committed.
+ * The CDC streamer's executor: runs the decisions of the state machine (stream-machine.ts). Source transactions are
+ * applied to the target in order, in target transactions batched by time (about `batchMs`) or size, and the
+ * checkpoint moves only after the target committed.
  *
  * Two sides, so that decoding on the source and applying on the target overlap:
- * - the read side takes events as the source delivers them and decides what to do (batch, commit, skip);
- * - the apply lane runs those decisions on the target strictly in order, one at a time, on one transaction.
+ * - the read side feeds events and timer ticks to the machine, which decides (batch, commit, skip, confirm);
+ * - the apply lane runs those actions on the target strictly in order, one at a time, on one transaction.
  * The read side awaits the lane only when more than `maxBacklogBytes` of changes wait there, which pauses the
  * source (backpressure), so memory stays bounded however large a transaction is.
  *
