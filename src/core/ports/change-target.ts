@@ -24,6 +24,8 @@ export interface ApplyBatch {
   /** Record `position` as applied and commit, atomically with the changes. */
   commit(position: Position): Promise<void>;
   rollback(): Promise<void>;
+  /** Optional: table schemas changed while this batch is open (a stream hook returned them); use them from now on. */
+  updateTables?(tables: TableSchema[]): void;
 }
 
 export interface ChangeTarget {
