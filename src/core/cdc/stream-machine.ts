@@ -17,7 +17,8 @@ import type { Change, RelationInfo, StreamEvent } from '../ports/change-source.j
 
 export type StreamAction =
   /** Apply these changes in the open target batch (begin one if none is open). */
-  | { type: 'apply'; changes: Change[]; bytes: number }
+  /** `at`: the source position (begin) of the transaction of the first change, for errors that name it. */
+  | { type: 'apply'; changes: Change[]; bytes: number; at?: Position }
   /** Commit the open batch at `position`, then checkpoint and acknowledge it. */
   | { type: 'commit'; position: Position; time: number; changes: number; transactions: number }
   /** Nothing is open: checkpoint and acknowledge `position` (a heartbeat, keepalive or skipped transaction). */
@@ -75,6 +76,8 @@ export class StreamMachine {
   private readonly reported = new Set<string>();
   private pending: Change[] = [];
   private pendingBytes = 0;
+  private pendingAt: Position | undefined;
+  private txnAt: Position | undefined;
   /** Changes (or hooks) are scheduled since the last scheduled commit. */
   private open = false;
   private openedAt = 0;
@@ -124,7 +127,7 @@ export class StreamMachine {
 
   private flush(out: StreamAction[]): void {
     if (this.pending.length === 0) return;
-    out.push({ type: 'apply', changes: this.pending, bytes: this.pendingBytes });
+    out.push({ type: 'apply', changes: this.pending, bytes: this.pendingBytes, at: this.pendingAt });
     this.pending = [];
     this.pendingBytes = 0;
   }
@@ -163,6 +166,7 @@ export class StreamMachine {
     switch (e.kind) {
       case 'begin':
         this.inTxn = true;
+        this.txnAt = e.position;
         // The target already committed this transaction (its commit record is before the applied position).
         this.skipping = this.cfg.applied !== undefined && this.cfg.compare(e.position, this.cfg.applied) < 0;
         if (!this.skipping) this.oldestOpen ??= e.time;
@@ -172,6 +176,7 @@ export class StreamMachine {
         const change = this.keep(e.change, out);
         if (!change) return out;
         this.markOpen(now);
+        if (this.pending.length === 0) this.pendingAt = this.txnAt;
         this.pending.push(change);
         this.pendingBytes += changeBytes(change);
         this.openChanges++;

@@ -165,8 +165,8 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
     }
   };
 
-  const applyIn = async (b: ApplyBatch, changes: Change[]) => {
-    const missing = await b.apply(changes);
+  const applyIn = async (b: ApplyBatch, changes: Change[], at?: Position) => {
+    const missing = await b.apply(changes, at);
     if (missing.length) await completeMissing(b, missing);
   };
 
@@ -189,7 +189,7 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
     for (const a of actions) {
       switch (a.type) {
         case 'apply':
-          schedule(a.bytes, async () => applyIn(await open(), a.changes));
+          schedule(a.bytes, async () => applyIn(await open(), a.changes, a.at));
           break;
         case 'commit':
           inflight.push(a.time);
