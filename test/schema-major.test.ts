@@ -101,9 +101,13 @@ describe.skipIf(!pg15Available())('PostgreSQL 15 -> 18', () => {
       if (run.child.exitCode !== null) throw new Error(`ferry run exited early: ${(await run.exited).stderr}`);
       return (await ferry(['status', cfg, '--json'])).stdout.includes('"phase": "streaming"');
     }, 120_000);
-    // Tables without triggers here: the target's triggers staying quiet under replayed changes is the apply side's
-    // (session_replication_role), tested with it.
+    // Tables with triggers too: the source's triggers fire once (their effects, audit rows and updated_at, stream
+    // as changes); the target's, created by finalize, must not fire again on replayed changes (replica role).
     await query(sourceUrl, `
+      INSERT INTO app.orders (customer_id, status, total) SELECT 1 + i % 50, 'paid', i FROM generate_series(1, 30) i;
+      UPDATE app.orders SET status = 'shipped' WHERE id % 11 = 0;
+      UPDATE app.customers SET code = 'X-' || id WHERE id < 6;
+      REFRESH MATERIALIZED VIEW app.status_counts;
       INSERT INTO app.rooms SELECT i, i % 7, tstzrange(now() + i * interval '1 day', now() + i * interval '1 day' + interval '1 hour') FROM generate_series(100, 120) i;
       UPDATE app.rooms SET room = room + 10 WHERE id < 10;
       DELETE FROM app.rooms WHERE id BETWEEN 20 AND 25;
