@@ -15,9 +15,10 @@ let worker: CopyWorker | undefined;
 export const handler = middy<SQSEvent, unknown, Error, Context>()
   .use(sqsPartialBatchFailure({ logger: (reason: unknown, record: { messageId: string }) => logger.warn({ err: reason, messageId: record.messageId }, 'range job will be retried') }))
   .handler(async (event, context) => {
-    worker ??= new CopyWorker(awsContext());
+    worker ??= new CopyWorker(await awsContext());
     return worker.run(event.Records, {
       remainingMs: () => context.getRemainingTimeInMillis(),
       owner: `lambda:${context.awsRequestId}`,
+      batchBytes: Number(process.env.FERRY_COPY_BATCH_BYTES) || undefined,
     });
   });

@@ -6,4 +6,4 @@ import { explainErrors } from './lib/middleware.js';
 /** Step Functions state `Finalize`: see src/runtime/aws/activities.ts. */
 export const handler = middy<WorkflowInput>()
   .use(explainErrors())
-  .handler((input) => finalize(awsContext(), input));
+  .handler(async (input) => finalize(await awsContext(), input));
