@@ -137,6 +137,8 @@ export async function plan(ctx: AwsContext, input: WorkflowInput) {
       },
       { flow, selection: selection(config), rowsPerRange: config.rowsPerRange, truncate: config.target.onExistingRows === 'truncate', summary: configSummary(config) },
     );
+    // A new execution of a flow whose last one failed picks it up again (done ranges stay done).
+    if (planned.flow.phase === 'failed') await ctx.store.updateFlow(flow, { phase: 'snapshot' });
     if (changes) {
       const resuming = (await ctx.store.getCheckpoint(flow, CDC_CHECKPOINT)) !== undefined;
       const start = await changes.prepare(flow, planned.flow.tables, { resuming });
@@ -195,14 +197,13 @@ export async function startStreamer(ctx: AwsContext, launcher: StreamerLauncher,
  * alarms and the next execution see it. Not when another execution owns the flow (FlowBusy: this one never ran),
  * and not once the flow is streaming (the streamer owns it from there; a failed Report does not undo a cutover).
  */
-export async function recordFailure(ctx: AwsContext, input: WorkflowInput & { error?: { Error?: string; Cause?: string } }) {
-  const error = input.error ?? {};
-  let flow: string;
-  try {
-    flow = input.flow ?? flowIdOf(awsConfig(input.config, ctx.settings));
-  } catch {
-    return { recorded: false }; // the config itself was bad: there is no flow to record it on
-  }
+export async function recordFailure(
+  ctx: AwsContext,
+  input: WorkflowInput & { state?: { validated?: { flow?: string }; error?: { Error?: string; Cause?: string } } },
+) {
+  const error = input.state?.error ?? {};
+  const flow = input.state?.validated?.flow;
+  if (!flow) return { recorded: false }; // Validate failed before it knew the flow (bad config): nothing to record on
   const record = await ctx.store.getFlow(flow);
   if (!record || !['planned', 'snapshot', 'finalizing'].includes(record.phase)) return { recorded: false };
   const holder = await ctx.store.getCheckpoint(flow, WORKFLOW_EXECUTION);

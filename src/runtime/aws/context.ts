@@ -41,7 +41,7 @@ export function createAwsContext(settings: AwsSettings): AwsContext {
 export const EXECUTION_PLACEHOLDERS = ['FERRY_SOURCE_URL', 'FERRY_TARGET_URL'] as const;
 
 /** Keys the workflow itself adds to an execution's input (a continued execution); they are not config fields. */
-export const WORKFLOW_KEYS = ['ferryContinuedFrom'] as const;
+export const WORKFLOW_KEYS = ['ferryContinuedFrom', 'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID'] as const;
 
 /**
  * The execution's config with the secrets' URLs available for ${…} interpolation. When the input leaves the
