@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { workflowFunctions } from './functions';
+import { STATE_MACHINE_NAME, workflowFunctions } from './functions';
 import { settings } from './settings';
 
 const ASL_PATH = 'infra/workflow.asl.json';
@@ -47,9 +47,17 @@ const policy = new aws.iam.RolePolicy('WorkflowRolePolicy', {
   policy: aws.iam.getPolicyDocumentOutput({
     statements: [
       {
-        // Exactly the seven step functions; `:*` covers invocations of a qualified ARN (version or alias).
+        // Exactly the step functions; `:*` covers invocations of a qualified ARN (version or alias).
         actions: ['lambda:InvokeFunction'],
         resources: functionArns.flatMap((arn) => [arn, $interpolate`${arn}:*`]),
+      },
+      {
+        // ContinueAsNew: the poll loop continues in a new execution of this same machine. Named, not referenced,
+        // because the machine's ARN depends on this policy.
+        actions: ['states:StartExecution'],
+        resources: [
+          $interpolate`arn:aws:states:${aws.getRegionOutput().region}:${aws.getCallerIdentityOutput().accountId}:stateMachine:${STATE_MACHINE_NAME}`,
+        ],
       },
       {
         // CloudWatch Logs delivery for Step Functions is configured through these account-level APIs, which take
@@ -80,7 +88,7 @@ export const stateMachine = new aws.sfn.StateMachine(
   'Migration',
   {
     // A fixed name, so the console's state machine list shows which app and stage it belongs to.
-    name: `${$app.name}-${$app.stage}-migration`,
+    name: STATE_MACHINE_NAME,
     type: 'STANDARD', // runs for hours to days, and each state must run exactly once
     roleArn: role.arn,
     definition,
