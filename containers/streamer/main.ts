@@ -52,6 +52,7 @@ async function main(): Promise<number> {
     signal: stop.signal,
     progress,
     health: stallMs ? { intervalMs: healthMs, stallMs } : undefined,
+    leaseTtlMs: Number(process.env.FERRY_LEASE_TTL_MS) || undefined,
     onHealth: (s) =>
       process.stdout.write(
         `${emfLine(flow, {

@@ -7,7 +7,7 @@ import { secretValues } from './context.js';
 export const logger = createLogger({ name: 'ferry-lambda' });
 
 /** Values that must never leave a function in an error: credentials of its environment and the database URLs. */
-const SECRET_ENV = ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID', 'SST_KEY'];
+const SECRET_ENV = ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'SST_KEY'];
 
 /**
  * Error text made safe for the Step Functions history (anyone with states:DescribeExecution reads it): passwords in
