@@ -1,6 +1,7 @@
 /**
- * The Lambdas: eight workflow steps that Step Functions invokes (workflow.ts), CopyRange, which SQS feeds, and
- * SuperviseStreamer, which EventBridge invokes when a streamer task stops (supervisor.ts).
+ * The Lambdas: seven workflow steps that Step Functions invokes (workflow.ts; Finalize is an ECS task of the
+ * streamer image, see there), CopyRange, which SQS feeds, and SuperviseStreamer, which EventBridge invokes when a
+ * streamer task stops (supervisor.ts).
  *
  * Each links only what its handler reads through `Resource` (functions/lib/context.ts). A link is also an IAM grant,
  * and SST grants whole services (`dynamodb:*`, `sqs:*`, `ecs:*`), so each function's link policy is narrowed to the
@@ -12,7 +13,6 @@
  *   Plan               read/write              x
  *   Enqueue            read         send
  *   Progress           read
- *   Finalize           read/write              x
  *   StartStreamer      read                          RunTask
  *   Status             read
  *   RecordFailure      read/write
@@ -119,11 +119,6 @@ export const progress = step('Progress', 'progress', [stateTable], { dynamo: DYN
   description: 'Ferry: count range jobs by status',
 });
 
-export const finalize = step('Finalize', 'finalize', [stateTable], { dynamo: DYNAMO_WRITE, databases: true }, {
-  description: 'Ferry: secondary indexes, constraints, foreign keys and sequences on the target',
-  timeout: minutes(settings.functions.finalizeTimeoutMinutes),
-});
-
 export const startStreamer = step('StartStreamer', 'start-streamer', [stateTable, streamer], { dynamo: DYNAMO_READ }, {
   description: 'Ferry: start the CDC streamer task (ECS RunTask with only the flow id)',
 });
@@ -172,7 +167,6 @@ export const workflowFunctions = {
   PlanFunctionArn: plan,
   EnqueueFunctionArn: enqueue,
   ProgressFunctionArn: progress,
-  FinalizeFunctionArn: finalize,
   StartStreamerFunctionArn: startStreamer,
   StatusFunctionArn: status,
   RecordFailureFunctionArn: recordFailure,

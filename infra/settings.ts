@@ -54,14 +54,12 @@ export const settings = {
     retentionDays: 14,
   },
   functions: {
-    /** Validate, enqueue, progress, finalize, start-streamer and status: catalog reads and a few API calls. */
+    /** Validate, enqueue, progress, start-streamer, status, record-failure: catalog reads and a few API calls. */
     timeoutMinutes: 5,
     memory: '512 MB',
     /** Plan describes every table and samples key quantiles; large schemas take minutes. */
     planTimeoutMinutes: COPY_TIMEOUT_MINUTES,
     planMemory: '1024 MB',
-    /** Finalize builds indexes and foreign keys through the target; the work is on the server, the wait is ours. */
-    finalizeTimeoutMinutes: COPY_TIMEOUT_MINUTES,
     /** Graviton is about 20% cheaper per GB-second; the handlers bundle no native code (pg is pure JavaScript). */
     architecture: 'arm64',
     logRetention: '1 month',

@@ -14,7 +14,6 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler as copyRange } from '../functions/copy-range.js';
 import { handler as enqueue } from '../functions/enqueue.js';
-import { handler as finalize } from '../functions/finalize.js';
 import { awsContext } from '../functions/lib/context.js';
 import { redactError } from '../functions/lib/middleware.js';
 import { handler as plan } from '../functions/plan.js';
@@ -69,27 +68,33 @@ function startCopies() {
   };
 }
 
-/** The streamer container as ECS would run it: its own entry point, only the flow id and the task definition's env. */
+/** The streamer image as ECS would run it: its own entry point, the task definition's env plus the overrides. */
+async function containerTask(overrides: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      ...overrides,
+      FERRY_STATE_TABLE: aws.tableName,
+      FERRY_SOURCE_URL: urls.sourceUrl,
+      FERRY_TARGET_URL: urls.targetUrl,
+      FERRY_LEASE_TTL_MS: '3000',
+      FERRY_HEALTH_INTERVAL_MS: '500',
+      FERRY_LOG_LEVEL: 'warn',
+    },
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out = (out + d).slice(-20000)));
+  child.stderr!.on('data', (d) => (out = (out + d).slice(-20000)));
+  (child as ChildProcess & { output: () => string }).output = () => out;
+  return child;
+}
+
+/** The launcher StartStreamer and the supervisor use: a streamer task with only the flow id in its overrides. */
 class ChildLauncher implements StreamerLauncher {
   readonly children: ChildProcess[] = [];
   async launch(flow: string): Promise<string> {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        FERRY_FLOW: flow,
-        FERRY_STATE_TABLE: aws.tableName,
-        FERRY_SOURCE_URL: urls.sourceUrl,
-        FERRY_TARGET_URL: urls.targetUrl,
-        FERRY_LEASE_TTL_MS: '3000',
-        FERRY_HEALTH_INTERVAL_MS: '500',
-        FERRY_LOG_LEVEL: 'warn',
-      },
-    });
-    let out = '';
-    child.stdout!.on('data', (d) => (out = (out + d).slice(-20000)));
-    child.stderr!.on('data', (d) => (out = (out + d).slice(-20000)));
-    (child as ChildProcess & { output: () => string }).output = () => out;
+    const child = await containerTask({ FERRY_FLOW: flow });
     this.children.push(child);
     return `pid:${child.pid}`;
   }
@@ -112,7 +117,14 @@ function machine(opts: { launcher?: StreamerLauncher; continued?: Promise<unknow
           Plan: invoke(plan),
           Enqueue: invoke(enqueue),
           CheckProgress: invoke(progress),
-          Finalize: invoke(finalize),
+          // In place of ecs:runTask.sync: the streamer image's entry point with the overrides the state sends.
+          Finalize: async (input) => {
+            const env = (input as { Overrides: { ContainerOverrides: { Environment: { Name: string; Value: string }[] }[] } }).Overrides.ContainerOverrides[0]!.Environment;
+            const child = await containerTask(Object.fromEntries(env.map((e) => [e.Name, e.Value])));
+            const code = await exitOf(child);
+            if (code !== 0) throw Object.assign(new Error(`finalize task exited ${code}: ${(child as ChildProcess & { output: () => string }).output()}`), { name: 'States.TaskFailed' });
+            return {} as never;
+          },
           Report: invoke(status),
           RecordFailure: invoke(recordFailure),
           StartStreamer: async (input) =>
@@ -362,8 +374,10 @@ describe('the workflow', () => {
     expect(await same()).toBe(true);
     const seq = async (url: string) => Number((await query(url, `SELECT last_value FROM app.items_id_seq`))[0]!.last_value);
     expect(await seq(urls.targetUrl)).toBeGreaterThanOrEqual(await seq(urls.sourceUrl));
-    // The supervisor leaves a stopped flow alone.
+    // The supervisor leaves a stopped flow alone, and never treats the Finalize task (same image) as a streamer.
     expect((await superviseStreamer(store, launcher, stopped)).action).toBe('ignored');
+    const finalizeTask = { detail: { ...stopped.detail, overrides: { containerOverrides: [{ environment: [{ name: 'FERRY_FLOW', value: 'aws-live' }, { name: 'FERRY_TASK', value: 'finalize' }] }] } } };
+    expect(await superviseStreamer(store, launcher, finalizeTask)).toMatchObject({ action: 'ignored', why: expect.stringContaining('not a streamer task') });
 
     const verify = await ferry(['aws', 'verify', path, ...deployed]);
     expect(verify.code).toBe(0);

@@ -12,7 +12,6 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler as copyRange } from '../functions/copy-range.js';
 import { handler as enqueue } from '../functions/enqueue.js';
-import { handler as finalize } from '../functions/finalize.js';
 import { awsContext } from '../functions/lib/context.js';
 import { handler as plan } from '../functions/plan.js';
 import { handler as progress } from '../functions/progress.js';
@@ -26,6 +25,7 @@ import { verifyFlow } from '../src/core/verify/verify.js';
 import { awsConfig } from '../src/runtime/aws/context.js';
 import { CopyWorker } from '../src/runtime/aws/copy-batch.js';
 import { runStreamerProcess } from '../src/runtime/aws/streamer-process.js';
+import { AWS_CONFIG, finalize } from '../src/runtime/aws/activities.js';
 import { lambdaContext, pollLikeLambda, startAwsLocal, type AwsLocal } from './support/aws-local.js';
 import { waitFor } from './support/ferry-cli.js';
 import { freshDatabases, query, startPair, type PgPair } from './support/pg-pair.js';
@@ -83,7 +83,16 @@ function machine(streamers: Promise<unknown>[]) {
           Plan: invoke(plan),
           Enqueue: invoke(enqueue),
           CheckProgress: invoke(progress),
-          Finalize: invoke(finalize),
+          // In place of ecs:runTask.sync: what the streamer image runs with FERRY_TASK=finalize, in this process
+          // (aws-production.test.ts runs the container's entry point itself).
+          Finalize: async (input) => {
+            const env = (input as { Overrides: { ContainerOverrides: { Environment: { Name: string; Value: string }[] }[] } }).Overrides.ContainerOverrides[0]!.Environment;
+            const flow = env.find((e) => e.Name === 'FERRY_FLOW')!.Value;
+            expect(env).toContainEqual({ Name: 'FERRY_TASK', Value: 'finalize' });
+            const ctx = await awsContext();
+            await finalize(ctx, { config: await ctx.store.getCheckpoint(flow, AWS_CONFIG), flow });
+            return {} as never;
+          },
           Report: invoke(status),
           RecordFailure: invoke(recordFailure),
           // In place of ECS RunTask: the container's own code, in this process.
@@ -124,8 +133,9 @@ describe('the AWS workflow, executed locally', () => {
     const tasks = Object.entries(definition.States as Record<string, { Type: string; Parameters?: { FunctionName?: string } }>).filter(([, s]) => s.Type === 'Task');
     expect(tasks.map(([name]) => name).sort()).toEqual(['CheckProgress', 'ContinueAsNew', 'Enqueue', 'Finalize', 'Plan', 'RecordFailure', 'Report', 'StartStreamer', 'Validate']);
     for (const [name, s] of tasks) {
-      if (name !== 'ContinueAsNew') expect(s.Parameters?.FunctionName).toMatch(/^\$\{[A-Za-z]+FunctionArn\}$/);
+      if (name !== 'ContinueAsNew' && name !== 'Finalize') expect(s.Parameters?.FunctionName).toMatch(/^\$\{[A-Za-z]+FunctionArn\}$/);
     }
+    expect((definition.States.Finalize as { Resource: string }).Resource).toBe('arn:aws:states:::ecs:runTask.sync');
   });
 
   it('plans, fans range jobs out through SQS, finalizes, starts the streamer, and streams changes', async () => {
@@ -217,9 +227,9 @@ describe('the AWS workflow, executed locally', () => {
     });
     // Own queue-less worker: the continuation goes to the real queue, where the poller picks it up.
     const worker = new CopyWorker(ctx);
-    // 30 ms left with a 20 ms margin: time for one chunk, then the budget is spent.
-    const margin = 20;
-    const [first] = await worker.run([record('m1')], { remainingMs: () => margin * 1.5, marginMs: margin, owner: 'budget' });
+    // The no-new-chunk deadline is now (the margin is all the time left): one chunk runs and commits, then the
+    // budget is spent. (A chunk cut at its abort deadline is in aws-production.test.ts.)
+    const [first] = await worker.run([record('m1')], { remainingMs: () => 600_000, marginMs: 600_000, owner: 'budget' });
     expect(first).toEqual({ status: 'fulfilled', value: 'yielded' });
     const afterFirst = await query(urls.targetUrl, 'SELECT count(*) n FROM budget.t');
     expect(Number(afterFirst[0]!.n)).toBe(1000); // one chunk, committed, before the budget ran out

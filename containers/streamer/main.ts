@@ -6,10 +6,15 @@
  * Logs are JSON lines (pino) on stderr, and health samples are CloudWatch embedded-metric-format lines on stdout:
  * CloudWatch Logs turns them into the Ferry/CdcLagSeconds, CdcLagBytes, RetainedWalBytes and StreamerUp metrics.
  *
+ * With FERRY_TASK=finalize the same image runs the workflow's Finalize step instead (Step Functions ecs:runTask.sync):
+ * index and foreign-key builds on large tables outlast a Lambda's 15 minutes. Exit 0 when finalized, 1 on error
+ * (the workflow retries; the step is idempotent).
+ *
  * Exit codes: 0 stopped on purpose (drained by `ferry aws stop`, SIGTERM, or a standby whose flow is no longer
  * streaming); 1 on a fatal error or a stalled stream. The supervisor relaunches any streamer that ended while its
  * flow still streams, whatever the code; the code tells the logs and the alarms why.
  */
+import { AWS_CONFIG, finalize } from '../../src/runtime/aws/activities.js';
 import { awsConfig, createAwsContext } from '../../src/runtime/aws/context.js';
 import { emfLine } from '../../src/runtime/aws/stream-health.js';
 import { runStreamerProcess } from '../../src/runtime/aws/streamer-process.js';
@@ -32,6 +37,12 @@ async function main(): Promise<number> {
   };
   const flow = required('FERRY_FLOW');
   const ctx = createAwsContext(settings);
+  if (process.env.FERRY_TASK === 'finalize') {
+    const { warnings } = await finalize(ctx, { config: await ctx.store.getCheckpoint(flow, AWS_CONFIG), flow });
+    for (const w of warnings) logger.warn(w);
+    logger.info({ flow }, 'finalized');
+    return 0;
+  }
   // A config given in the environment (local runs) wins over the stored one.
   const config = process.env.FERRY_CONFIG ? awsConfig(JSON.parse(process.env.FERRY_CONFIG), settings) : undefined;
   const stop = new AbortController();

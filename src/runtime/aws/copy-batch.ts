@@ -94,7 +94,9 @@ export class CopyWorker {
     const abortMargin = Math.min(margin, opts.abortMarginMs ?? 20_000);
     const delivery = jobFromSqsRecord(record);
     const { job } = delivery;
-    if (opts.remainingMs() < margin * 1.5) throw new Error('not started: too little time left in this invocation');
+    // Less than this and even one chunk would be cut before it could commit. (One chunk always runs, however close
+    // the no-new-chunk deadline; the abort bounds it.)
+    if (opts.remainingMs() < abortMargin * 2) throw new Error('not started: too little time left in this invocation');
     const { flow, tables } = await this.flow(job.flow);
     const summary = flow.summary as { batchRows?: number; maxAttempts?: number };
     const maxAttempts = summary.maxAttempts ?? 5;

@@ -25,9 +25,12 @@ export type SupervisorDecision =
   | { action: 'ignored'; why: string }
   | { action: 'relaunched'; flow: string; task: string; exitCode: number | null; reason: string };
 
+/** The flow of a stopped streamer task; undefined for other tasks, including the same image run as Finalize. */
 export function flowOfTask(event: TaskStoppedEvent): string | undefined {
   for (const o of event.detail?.overrides?.containerOverrides ?? []) {
-    const v = o.environment?.find((e) => e.name === 'FERRY_FLOW')?.value;
+    const env = o.environment ?? [];
+    if (env.some((e) => e.name === 'FERRY_TASK' && e.value && e.value !== 'stream')) return undefined;
+    const v = env.find((e) => e.name === 'FERRY_FLOW')?.value;
     if (v) return v;
   }
   return undefined;
