@@ -16,11 +16,6 @@ export interface Room {
   free: number;
 }
 
-export function connectionsNeeded(role: 'source' | 'target', copyConcurrency: number): number {
-  const o = OTHER_CONNECTIONS[role];
-  return copyConcurrency * COPY_CONNECTIONS_PER_SIDE + o.streamer + o.step;
-}
-
 /** Throws a PreflightError naming the side, its figures and what to change, when the copies would not fit. */
 export function checkConnectionBudget(role: 'source' | 'target', room: Room, copyConcurrency: number, streaming: boolean): void {
   const o = OTHER_CONNECTIONS[role];
