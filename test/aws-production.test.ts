@@ -2,7 +2,8 @@
  * The AWS runtime's production behaviours, on 127.0.0.1 (DynamoDB Local, fauxqs, aws-local-stepfunctions running
  * infra/workflow.asl.json, embedded PostgreSQL): the streamer container's own entry point as a child process,
  * killed with SIGKILL and relaunched by the supervisor, cutover through the real `ferry aws stop|verify|cleanup` CLI,
- * the poll loop continuing as a new execution, one execution per flow, the connection budget, placeholders limited
+ * a stalled stream ending its streamer with exit 1, the poll loop continuing as a new execution, one execution per
+ * flow, the connection budget, placeholders limited
  * to the documented two, and a chunk cut at its deadline.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import type { SQSEvent } from 'aws-lambda';
 import { StateMachine } from 'aws-local-stepfunctions';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler as copyRange } from '../functions/copy-range.js';
 import { handler as enqueue } from '../functions/enqueue.js';
@@ -80,6 +82,8 @@ async function containerTask(overrides: Record<string, string>): Promise<ChildPr
       FERRY_TARGET_URL: urls.targetUrl,
       FERRY_LEASE_TTL_MS: '3000',
       FERRY_HEALTH_INTERVAL_MS: '500',
+      FERRY_STALL_MS: '4000',
+      FERRY_STALL_GRACE_MS: '2000',
       FERRY_LOG_LEVEL: 'warn',
     },
   });
@@ -320,7 +324,7 @@ describe('the workflow', () => {
     }
   });
 
-  it('snapshot, streaming, a killed streamer relaunched by the supervisor, `ferry aws stop`, verify and cleanup', async () => {
+  it('snapshot, streaming, a killed and a stalled streamer relaunched by the supervisor, `ferry aws stop`, verify and cleanup', async () => {
     await query(urls.sourceUrl, `
       CREATE SCHEMA app;
       CREATE TABLE app.items (id bigserial PRIMARY KEY, name text NOT NULL, price numeric(12,2));
@@ -362,6 +366,26 @@ describe('the workflow', () => {
     expect(launcher.children).toHaveLength(2);
     await waitFor('the relaunched streamer to catch up', same, 90_000);
 
+    // A stalled stream: the target's table locked, so the apply hangs while the source has WAL to send. The health
+    // signal notices that the checkpoint no longer moves and the streamer exits 1; the supervisor relaunches it.
+    const locker = new pg.Client({ connectionString: urls.targetUrl });
+    await locker.connect();
+    try {
+      await locker.query('BEGIN; LOCK TABLE app.items IN ACCESS EXCLUSIVE MODE');
+      await query(urls.sourceUrl, `INSERT INTO app.items (name, price) SELECT 'stalled ' || g, 3 FROM generate_series(1, 100) g`);
+      const stalledChild = launcher.children[1]!;
+      const started = Date.now();
+      expect(await exitOf(stalledChild)).toBe(1);
+      expect(Date.now() - started).toBeLessThan(30_000);
+      expect((stalledChild as ChildProcess & { output: () => string }).output()).toContain('stalled: the checkpoint has not moved');
+      await locker.query('ROLLBACK');
+    } finally {
+      await locker.end();
+    }
+    const again = await superviseStreamer(store, launcher, { detail: { ...stopped.detail, containers: [{ name: 'streamer', exitCode: 1 }] } });
+    expect(again).toMatchObject({ action: 'relaunched', exitCode: 1 });
+    await waitFor('the streamer relaunched after the stall to catch up', same, 90_000);
+
     // Cutover: the real CLI against the deployed state; the streamer drains, syncs sequences, exits 0.
     const path = writeConfig({ ...config, source: { url: urls.sourceUrl }, target: { url: urls.targetUrl } });
     const deployed = ['--state-table', aws.tableName, '--state-machine', 'arn:aws:states:us-east-1:000000000000:stateMachine:ferry-test-migration'];
@@ -369,7 +393,7 @@ describe('the workflow', () => {
     expect(stop.stderr).toContain('drained up to');
     expect(stop.stdout).toContain('verify: source and target are identical');
     expect(stop.code).toBe(0);
-    expect(await exitOf(launcher.children[1]!)).toBe(0);
+    expect(await exitOf(launcher.children[2]!)).toBe(0);
     expect((await store.getFlow('aws-live'))?.phase).toBe('stopped');
     expect(await same()).toBe(true);
     const seq = async (url: string) => Number((await query(url, `SELECT last_value FROM app.items_id_seq`))[0]!.last_value);

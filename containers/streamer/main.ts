@@ -64,6 +64,16 @@ async function main(): Promise<number> {
     progress,
     health: stallMs ? { intervalMs: healthMs, stallMs } : undefined,
     leaseTtlMs: Number(process.env.FERRY_LEASE_TTL_MS) || undefined,
+    // The stop is asked for first (commit what can be, checkpoint, release the lease). If a wedged call keeps it from
+    // finishing, exit anyway: nothing durable is lost (the checkpoint only follows target commits) and the supervisor
+    // starts a fresh task.
+    onStall: (reason) => {
+      const graceMs = Number(process.env.FERRY_STALL_GRACE_MS) || 30_000;
+      setTimeout(() => {
+        logger.error({ reason, graceMs }, 'stalled stream did not stop in time; exiting');
+        process.exit(1);
+      }, graceMs).unref();
+    },
     onHealth: (s) =>
       process.stdout.write(
         `${emfLine(flow, {

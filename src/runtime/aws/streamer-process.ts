@@ -44,6 +44,11 @@ export interface StreamerProcessOptions {
   health?: { intervalMs: number; stallMs: number };
   /** Each health sample, for metrics (the entry point prints them as embedded metric format). */
   onHealth?: (sample: HealthSample & { stalledForMs: number }) => void;
+  /**
+   * Called when the stream is found stalled, before the stop is requested. A stall may be a wedged database call that
+   * no abort reaches, so the entry point also arms a hard exit here.
+   */
+  onStall?: (reason: string) => void;
 }
 
 export async function runStreamerProcess(ctx: AwsContext, opts: StreamerProcessOptions): Promise<StreamerExit> {
@@ -81,6 +86,7 @@ export async function runStreamerProcess(ctx: AwsContext, opts: StreamerProcessO
       onSample: opts.onHealth,
       onStall: (reason) => {
         opts.progress.warn(reason);
+        opts.onStall?.(reason);
         stalled.abort(new Error(reason));
       },
     });
