@@ -26,9 +26,12 @@ export default $config({
     await import('./infra/functions');
     const { stateMachine } = await import('./infra/workflow');
     const { triggers } = await import('./infra/triggers');
+    await import('./infra/supervisor');
+    const { alarmTopic, dashboard } = await import('./infra/alarms');
+    const { managedSourceUrl, managedTargetUrl } = await import('./infra/secrets');
 
     return {
-      // `npx ferry aws start|status` and the README's console steps use these.
+      // `npx ferry aws start|status|stop|verify|cleanup` and the README's console steps use these.
       stateMachineArn: stateMachine.arn,
       stateTable: stateTable.name,
       queueUrl: rangeJobs.url,
@@ -37,6 +40,11 @@ export default $config({
       streamerTaskDefinition: streamer.taskDefinition,
       vpc: vpc.id,
       triggers: triggers.map((rule) => rule.name),
+      // `ferry aws verify|cleanup` read these when the config file has no source/target of its own.
+      sourceUrlSecret: managedSourceUrl.arn,
+      targetUrlSecret: managedTargetUrl.arn,
+      alarmTopic: alarmTopic.arn,
+      dashboard: dashboard.dashboardName,
     };
   },
 });

@@ -6,4 +6,4 @@ import { explainErrors } from './lib/middleware.js';
 /** Step Functions state `Enqueue`: see src/runtime/aws/activities.ts. */
 export const handler = middy<WorkflowInput>()
   .use(explainErrors())
-  .handler((input) => enqueue(awsContext(), input));
+  .handler(async (input) => enqueue(await awsContext(), input));

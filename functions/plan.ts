@@ -6,4 +6,4 @@ import { explainErrors } from './lib/middleware.js';
 /** Step Functions state `Plan`: see src/runtime/aws/activities.ts. */
 export const handler = middy<WorkflowInput>()
   .use(explainErrors())
-  .handler((input) => plan(awsContext(), input));
+  .handler(async (input) => plan(await awsContext(), input));

@@ -6,4 +6,4 @@ import { explainErrors } from './lib/middleware.js';
 /** Step Functions state `Progress`: see src/runtime/aws/activities.ts. */
 export const handler = middy<WorkflowInput>()
   .use(explainErrors())
-  .handler((input) => progress(awsContext(), input));
+  .handler(async (input) => progress(await awsContext(), input));

@@ -6,4 +6,4 @@ import { explainErrors } from './lib/middleware.js';
 /** Step Functions state `Status`: see src/runtime/aws/activities.ts. */
 export const handler = middy<WorkflowInput>()
   .use(explainErrors())
-  .handler((input) => status(awsContext(), input));
+  .handler(async (input) => status(await awsContext(), input));

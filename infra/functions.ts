@@ -1,27 +1,43 @@
 /**
- * The Lambdas: seven workflow steps that Step Functions invokes (workflow.ts), and CopyRange, which SQS feeds.
+ * The Lambdas: seven workflow steps that Step Functions invokes (workflow.ts; Finalize is an ECS task of the
+ * streamer image, see there), CopyRange, which SQS feeds, and SuperviseStreamer, which EventBridge invokes when a
+ * streamer task stops (supervisor.ts).
  *
- * Each links only what its handler reads through `Resource` (functions/lib/context.ts), and a link is also the IAM
- * grant, so a function's role reaches only these resources (besides its logs and the VPC's network interfaces):
+ * Each links only what its handler reads through `Resource` (functions/lib/context.ts). A link is also an IAM grant,
+ * and SST grants whole services (`dynamodb:*`, `sqs:*`, `ecs:*`), so each function's link policy is narrowed to the
+ * actions it calls (`scoped` below). The database URLs are not linked: the functions read the Secrets Manager
+ * copies (secrets.ts) at run time, by ARN, with GetSecretValue on exactly those two.
  *
- *   function        FerryState  RangeJobs  SourceUrl/TargetUrl  Streamer
- *   Validate            x                       x                          getFlow (resume?), preflight both sides
- *   Plan                x                       x                          slot, plan, target tables, jobs
- *   Enqueue             x           x                                      pending jobs -> SQS
- *   Progress            x                                                  job counts
- *   Finalize            x                       x                          indexes, constraints, sequences
- *   StartStreamer       x                                          x       ECS RunTask (the context needs the table name)
- *   Status              x                                                  the report
- *   CopyRange           x           x           x                          copy; re-enqueue continuations
+ *   function           FerryState   RangeJobs  URLs  Streamer
+ *   Validate           read, lease             x               + states:DescribeExecution (lease holder still running?)
+ *   Plan               read/write              x
+ *   Enqueue            read         send
+ *   Progress           read
+ *   StartStreamer      read                          RunTask
+ *   Status             read
+ *   RecordFailure      read/write
+ *   CopyRange          read/write   send             (+ what SST's subscription grants: receive, delete, visibility)
+ *   SuperviseStreamer  read                          RunTask
  */
 import { rangeJobs } from './queue';
-import { sourceUrl, targetUrl } from './secrets';
+import { managedSourceUrl, managedTargetUrl } from './secrets';
 import { settings } from './settings';
 import { stateTable } from './state';
 import { streamer } from './streamer';
 import { functionVpc } from './vpc';
 
 const minutes = (n: number) => `${n} minutes` as const;
+
+const DYNAMO_READ = ['dynamodb:GetItem', 'dynamodb:Query'];
+const DYNAMO_WRITE = [...DYNAMO_READ, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
+const SQS_SEND = ['sqs:SendMessage', 'sqs:SendMessageBatch', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'];
+
+interface Access {
+  dynamo: string[];
+  sqs?: string[];
+  /** Reads the database URLs from Secrets Manager. */
+  databases?: boolean;
+}
 
 /** What every Ferry Lambda shares: Node 22, inside the VPC (the databases may be reachable only there). */
 const common = {
@@ -33,51 +49,90 @@ const common = {
   logging: { retention: settings.functions.logRetention },
 } satisfies Partial<sst.aws.FunctionArgs>;
 
-function step(name: string, file: string, link: unknown[], extra: Partial<sst.aws.FunctionArgs> = {}) {
-  return new sst.aws.Function(name, { ...common, handler: `functions/${file}.handler`, link, ...extra });
+/** The Secrets Manager ARNs as environment and the one permission to read them. */
+function databaseAccess() {
+  return {
+    environment: { FERRY_SOURCE_SECRET_ARN: managedSourceUrl.arn, FERRY_TARGET_SECRET_ARN: managedTargetUrl.arn },
+    permissions: [{ actions: ['secretsmanager:GetSecretValue'], resources: [managedSourceUrl.arn, managedTargetUrl.arn] }],
+  };
 }
 
-export const validate = step('Validate', 'validate', [stateTable, sourceUrl, targetUrl], {
-  description: 'Ferry: validate the config and preflight source and target (writes nothing)',
+/** Function arguments with the link policy narrowed to `access` (and the database secrets when it needs them). */
+type Extra = Omit<Partial<sst.aws.FunctionArgs>, 'environment' | 'permissions'> & {
+  environment?: Record<string, $util.Input<string>>;
+  permissions?: { actions: string[]; resources: $util.Input<string>[] }[];
+};
+
+function scoped(access: Access, args: Extra): Partial<sst.aws.FunctionArgs> {
+  const db = access.databases ? databaseAccess() : { environment: {}, permissions: [] };
+  return {
+    ...args,
+    environment: { ...db.environment, ...(args.environment ?? {}) },
+    permissions: [...db.permissions, ...(args.permissions ?? [])],
+    transform: {
+      ...args.transform,
+      role: (role) => {
+        role.inlinePolicies = $util
+          .output(role.inlinePolicies)
+          .apply((policies) =>
+            (policies ?? []).map((p) => ({
+              ...p,
+              policy: p.policy && $util.output(p.policy).apply((doc) =>
+                narrow(doc, { 'dynamodb:*': access.dynamo, 'sqs:*': access.sqs ?? [], 'ecs:*': ['ecs:RunTask'] }),
+              ),
+            })),
+          );
+      },
+    },
+  };
+}
+
+function step(name: string, file: string, link: unknown[], access: Access, extra: Extra = {}) {
+  return new sst.aws.Function(name, { ...common, handler: `functions/${file}.handler`, link, ...scoped(access, extra) });
+}
+
+/** The name the state machine gets (workflow.ts): Validate looks up its executions before the machine exists. */
+export const STATE_MACHINE_NAME = `${$app.name}-${$app.stage}-migration`;
+const executionsArn = $interpolate`arn:aws:states:${aws.getRegionOutput().region}:${aws.getCallerIdentityOutput().accountId}:execution:${STATE_MACHINE_NAME}:*`;
+
+export const validate = step('Validate', 'validate', [stateTable], { dynamo: DYNAMO_WRITE, databases: true }, {
+  description: 'Ferry: validate the config, take the flow lease, check limits and connections, preflight both sides',
+  environment: {
+    FERRY_COPY_CONCURRENCY: String(settings.copy.maxConcurrency),
+    FERRY_MAX_RECEIVE_COUNT: String(settings.queue.maxReceiveCount),
+    FERRY_MAX_POLLS: String(settings.workflow.maxPolls),
+  },
+  permissions: [{ actions: ['states:DescribeExecution'], resources: [executionsArn] }],
 });
 
-export const plan = step('Plan', 'plan', [stateTable, sourceUrl, targetUrl], {
-  description: 'Ferry: create slot and publication, store the plan, create target tables, add range jobs',
+export const plan = step('Plan', 'plan', [stateTable], { dynamo: DYNAMO_WRITE, databases: true }, {
+  description: 'Ferry: create slot and publication, store the plan and config, create target tables, add range jobs',
   timeout: minutes(settings.functions.planTimeoutMinutes),
   memory: settings.functions.planMemory,
 });
 
-export const enqueue = step('Enqueue', 'enqueue', [stateTable, rangeJobs], {
+export const enqueue = step('Enqueue', 'enqueue', [stateTable, rangeJobs], { dynamo: DYNAMO_READ, sqs: SQS_SEND }, {
   description: 'Ferry: send every range job not done to the RangeJobs queue',
 });
 
-export const progress = step('Progress', 'progress', [stateTable], {
+export const progress = step('Progress', 'progress', [stateTable], { dynamo: DYNAMO_READ }, {
   description: 'Ferry: count range jobs by status',
 });
 
-export const finalize = step('Finalize', 'finalize', [stateTable, sourceUrl, targetUrl], {
-  description: 'Ferry: secondary indexes, constraints, foreign keys and sequences on the target',
-  timeout: minutes(settings.functions.finalizeTimeoutMinutes),
+export const startStreamer = step('StartStreamer', 'start-streamer', [stateTable, streamer], { dynamo: DYNAMO_READ }, {
+  description: 'Ferry: start the CDC streamer task (ECS RunTask with only the flow id)',
 });
 
-export const startStreamer = step('StartStreamer', 'start-streamer', [stateTable, streamer], {
-  description: 'Ferry: start the CDC streamer task (ECS RunTask)',
-  transform: {
-    // Linking the Task grants ecs:* on its task definition and on the cluster's tasks (so that SST's SDK can also
-    // describe and stop them); this function only starts one. iam:PassRole stays as SST scopes it: the task's own
-    // execution and task roles.
-    role: (args) => {
-      args.inlinePolicies = $util
-        .output(args.inlinePolicies)
-        .apply((policies) =>
-          (policies ?? []).map((p) => ({ ...p, policy: p.policy && $util.output(p.policy).apply(onlyRunTask) })),
-        );
-    },
-  },
-});
-
-export const status = step('Status', 'status', [stateTable], {
+export const status = step('Status', 'status', [stateTable], { dynamo: DYNAMO_READ }, {
   description: 'Ferry: the flow report (phase, rows per table, streaming checkpoint and lag)',
+});
+
+export const recordFailure = step('RecordFailure', 'record-failure', [stateTable], { dynamo: DYNAMO_WRITE }, {
+  description: 'Ferry: record a failed execution on its flow (phase failed, with the cause)',
+});
+
+export const superviseStreamer = step('SuperviseStreamer', 'supervise-streamer', [stateTable, streamer], { dynamo: DYNAMO_READ }, {
+  description: 'Ferry: relaunch a streamer task that stopped while its flow still streams',
 });
 
 /**
@@ -92,7 +147,11 @@ export const copyRange = rangeJobs.subscribe(
     description: 'Ferry: copy one key range (SQS subscriber, partial batch failures)',
     timeout: minutes(settings.copy.timeoutMinutes),
     memory: settings.copy.memory,
-    link: [stateTable, rangeJobs, sourceUrl, targetUrl],
+    link: [stateTable, rangeJobs],
+    ...scoped(
+      { dynamo: DYNAMO_WRITE, sqs: [...SQS_SEND, 'sqs:ReceiveMessage', 'sqs:DeleteMessage'], databases: true },
+      { environment: { FERRY_COPY_BATCH_BYTES: String(settings.copy.batchBytes) } },
+    ),
   },
   {
     batch: { size: settings.copy.batchSize, partialResponses: true },
@@ -108,17 +167,23 @@ export const workflowFunctions = {
   PlanFunctionArn: plan,
   EnqueueFunctionArn: enqueue,
   ProgressFunctionArn: progress,
-  FinalizeFunctionArn: finalize,
   StartStreamerFunctionArn: startStreamer,
   StatusFunctionArn: status,
+  RecordFailureFunctionArn: recordFailure,
 };
 
-/** Rewrites `ecs:*` to `ecs:RunTask` in an IAM policy document, leaving its resources and other statements as they are. */
-function onlyRunTask(policy: string): string {
+/**
+ * Rewrites service wildcards (`dynamodb:*` …) to the listed actions in an IAM policy document, leaving resources
+ * and other statements as they are. An empty list drops the statement's wildcard entirely.
+ */
+export function narrow(policy: string, replace: Record<string, string[]>): string {
   const doc = JSON.parse(policy) as { Statement?: { Action?: string | string[] }[] };
   for (const statement of doc.Statement ?? []) {
     const actions = typeof statement.Action === 'string' ? [statement.Action] : statement.Action;
-    if (actions?.includes('ecs:*')) statement.Action = actions.map((a) => (a === 'ecs:*' ? 'ecs:RunTask' : a));
+    if (!actions) continue;
+    const out = actions.flatMap((a) => replace[a] ?? [a]);
+    statement.Action = [...new Set(out)];
   }
+  doc.Statement = (doc.Statement ?? []).filter((s) => !Array.isArray(s.Action) || s.Action.length > 0);
   return JSON.stringify(doc);
 }

@@ -32,10 +32,14 @@ export const settings = {
      */
     batchSize: int('FERRY_COPY_BATCH_SIZE', 1, 1, 10),
     /**
-     * Copy Lambdas running at once (the event source mapping's maximumConcurrency, 2..1000). Each holds about two
-     * connections to the source and two to the target, so this bounds the load on both databases.
+     * Copy Lambdas running at once (the event source mapping's maximumConcurrency, 2..1000). Each opens one
+     * connection to the source and one to the target per invocation and closes them before it returns, so this
+     * bounds the load on both databases; Validate refuses to start when the databases' free connections
+     * (max_connections less reserved and used) do not fit it.
      */
     maxConcurrency: int('FERRY_COPY_CONCURRENCY', 8, 2, 1000),
+    /** Cap on one chunk's bytes (rows scale down to it), so a chunk of wide rows still commits well within the time. */
+    batchBytes: int('FERRY_COPY_BATCH_BYTES', 64 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024),
   },
   queue: {
     /**
@@ -50,14 +54,12 @@ export const settings = {
     retentionDays: 14,
   },
   functions: {
-    /** Validate, enqueue, progress, finalize, start-streamer and status: catalog reads and a few API calls. */
+    /** Validate, enqueue, progress, start-streamer, status, record-failure: catalog reads and a few API calls. */
     timeoutMinutes: 5,
     memory: '512 MB',
     /** Plan describes every table and samples key quantiles; large schemas take minutes. */
     planTimeoutMinutes: COPY_TIMEOUT_MINUTES,
     planMemory: '1024 MB',
-    /** Finalize builds indexes and foreign keys through the target; the work is on the server, the wait is ours. */
-    finalizeTimeoutMinutes: COPY_TIMEOUT_MINUTES,
     /** Graviton is about 20% cheaper per GB-second; the handlers bundle no native code (pg is pure JavaScript). */
     architecture: 'arm64',
     logRetention: '1 month',
@@ -71,8 +73,20 @@ export const settings = {
     /** Fargate's maximum: SIGTERM commits the open batch and writes the checkpoint before SIGKILL. */
     stopTimeoutSeconds: 120,
     logRetention: '1 month',
+    /**
+     * The health signal: a stream whose checkpoint has not moved for this long while the source has WAL to send is
+     * stalled; the streamer exits 1 and the supervisor starts a fresh one. A healthy stream checkpoints at least
+     * once per heartbeat (cdc.heartbeatSeconds), even when the source is idle.
+     */
+    stallSeconds: int('FERRY_STALL_SECONDS', 300, 30, 86_400),
+    healthIntervalSeconds: 30,
   },
   workflow: {
+    /**
+     * Polls of one execution before the loop continues in a new one: Step Functions ends an execution at 25,000
+     * history events, and one poll costs about 10 (Wait, Pass, Task, Choice), so 1,000 leaves room for retries.
+     */
+    maxPolls: int('FERRY_MAX_POLLS', 1000, 1, 2000),
     /** Execution history is in the console anyway; the log group is for alarms and for failures past 90 days. */
     logLevel: (env.FERRY_WORKFLOW_LOG_LEVEL ?? 'ERROR') as 'ALL' | 'ERROR' | 'FATAL' | 'OFF',
     /** The input carries `${FERRY_SOURCE_URL}`-style placeholders, not credentials, so it is safe to log. */
@@ -100,6 +114,18 @@ export const settings = {
      */
     nat: (env.FERRY_VPC_NAT ?? 'ec2') as 'ec2' | 'managed',
     az: int('FERRY_VPC_AZ', 2, 1, 6),
+  },
+  alarms: {
+    /** An address to subscribe to the alarm topic at deploy time (it must confirm by mail); or subscribe later. */
+    email: env.FERRY_ALARM_EMAIL || undefined,
+    /** CDC lag (seconds from a source commit to its apply on the target) that alarms, over 3 of 5 minutes. */
+    cdcLagSeconds: int('FERRY_ALARM_CDC_LAG_SECONDS', 300, 1, 86_400),
+    /** WAL the source keeps for the slot (bytes) that alarms: at this size the source's disk is at risk. */
+    retainedWalBytes: int('FERRY_ALARM_RETAINED_WAL_MB', 10_240, 1, 10_000_000) * 1024 * 1024,
+    /** Age of the oldest range job waiting in the queue (seconds) that alarms: the copies are not keeping up. */
+    oldestMessageSeconds: int('FERRY_ALARM_OLDEST_MESSAGE_MINUTES', 360, 1, 20_160) * 60,
+    /** Streamer restarts in an hour that alarm (one is a blip the supervisor handled; several is a crash loop). */
+    streamerRestartsPerHour: int('FERRY_ALARM_STREAMER_RESTARTS', 3, 1, 1000),
   },
   trigger: {
     /** An EventBridge schedule, e.g. `rate(1 day)` or `cron(0 3 * * ? *)`. */

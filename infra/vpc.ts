@@ -31,13 +31,19 @@ export const vpc = createVpc();
 export const functionVpc = vpc instanceof sst.aws.Vpc ? vpc : { privateSubnets: vpc.privateSubnets, securityGroups: vpc.securityGroups };
 
 /**
- * The `vpc` argument of the ECS cluster. With an SST VPC, SST puts tasks in the public subnets with a public IP
- * (no inbound rule beyond the VPC's CIDR), so the streamer needs no NAT. An existing VPC's tasks go in its private
- * subnets; no load balancer is created, but the argument is required, hence the same subnets.
+ * The `vpc` argument of the ECS cluster: tasks in the private subnets either way, next to the Lambdas, without a
+ * public IP, reaching the AWS APIs and any database outside the VPC through the NAT. (Given the SST VPC itself, SST
+ * would put tasks in the public subnets with a public IP, so a database that allowlists the NAT's address would
+ * admit the Lambdas but not the streamer.) No load balancer is created; the argument is required.
  */
 export const clusterVpc =
   vpc instanceof sst.aws.Vpc
-    ? vpc
+    ? {
+        id: vpc.id,
+        securityGroups: vpc.securityGroups,
+        containerSubnets: vpc.privateSubnets,
+        loadBalancerSubnets: vpc.publicSubnets,
+      }
     : {
         id: vpc.id,
         securityGroups: vpc.securityGroups,

@@ -12,12 +12,12 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler as copyRange } from '../functions/copy-range.js';
 import { handler as enqueue } from '../functions/enqueue.js';
-import { handler as finalize } from '../functions/finalize.js';
 import { awsContext } from '../functions/lib/context.js';
 import { handler as plan } from '../functions/plan.js';
 import { handler as progress } from '../functions/progress.js';
 import { handler as status } from '../functions/status.js';
-import { handler as validate } from '../functions/validate.js';
+import { handler as recordFailure } from '../functions/record-failure.js';
+import { validateHandler } from '../functions/validate.js';
 import { PgSnapshotSource } from '../src/adapters/postgres/snapshot-source.js';
 import { PgSnapshotTarget } from '../src/adapters/postgres/snapshot-target.js';
 import { silentProgress } from '../src/core/progress.js';
@@ -25,6 +25,7 @@ import { verifyFlow } from '../src/core/verify/verify.js';
 import { awsConfig } from '../src/runtime/aws/context.js';
 import { CopyWorker } from '../src/runtime/aws/copy-batch.js';
 import { runStreamerProcess } from '../src/runtime/aws/streamer-process.js';
+import { AWS_CONFIG, finalize } from '../src/runtime/aws/activities.js';
 import { lambdaContext, pollLikeLambda, startAwsLocal, type AwsLocal } from './support/aws-local.js';
 import { waitFor } from './support/ferry-cli.js';
 import { freshDatabases, query, startPair, type PgPair } from './support/pg-pair.js';
@@ -37,6 +38,13 @@ let aws: AwsLocal;
 let urls: { sourceUrl: string; targetUrl: string };
 const stopPolling = new AbortController();
 let poller: Promise<void>;
+// Every execution of this file is RUNNING only while its machine runs; finished ones release their flow's lease.
+const running = new Set<string>();
+const validate = validateHandler(() => ({
+  executions: { status: async (arn) => (running.has(arn) ? 'RUNNING' : 'SUCCEEDED') },
+  limits: { copyConcurrency: 4, maxReceiveCount: MAX_ATTEMPTS + 2, maxPolls: 1000 },
+}));
+let executions = 0;
 
 type Handler = (event: never, context: never) => Promise<unknown>;
 const invoke = (h: unknown) => async (input: unknown): Promise<never> => ({
@@ -64,32 +72,47 @@ afterAll(async () => {
 
 function machine(streamers: Promise<unknown>[]) {
   const sm = new StateMachine(definition, { validationOptions: { checkArn: false, checkPaths: true } });
-  return (input: Record<string, unknown>) =>
-    sm.run(input as never, {
+  return (input: Record<string, unknown>) => {
+    const id = `arn:aws:states:us-east-1:000000000000:execution:ferry-test-migration:run-${++executions}`;
+    running.add(id);
+    const run = sm.run(input as never, {
+      context: { Execution: { Id: id, Input: input as never }, StateMachine: { Id: 'arn:aws:states:us-east-1:000000000000:stateMachine:ferry-test-migration' } },
       overrides: {
         taskResourceLocalHandlers: {
           Validate: invoke(validate),
           Plan: invoke(plan),
           Enqueue: invoke(enqueue),
           CheckProgress: invoke(progress),
-          Finalize: invoke(finalize),
+          // In place of ecs:runTask.sync: what the streamer image runs with FERRY_TASK=finalize, in this process
+          // (aws-production.test.ts runs the container's entry point itself).
+          Finalize: async (input) => {
+            const env = (input as { Overrides: { ContainerOverrides: { Environment: { Name: string; Value: string }[] }[] } }).Overrides.ContainerOverrides[0]!.Environment;
+            const flow = env.find((e) => e.Name === 'FERRY_FLOW')!.Value;
+            expect(env).toContainEqual({ Name: 'FERRY_TASK', Value: 'finalize' });
+            const ctx = await awsContext();
+            await finalize(ctx, { config: await ctx.store.getCheckpoint(flow, AWS_CONFIG), flow });
+            return {} as never;
+          },
           Report: invoke(status),
+          RecordFailure: invoke(recordFailure),
           // In place of ECS RunTask: the container's own code, in this process.
           StartStreamer: async (input) => {
-            const { config, flow } = (input as { Payload: { config: unknown; flow: string } }).Payload;
-            const ctx = awsContext();
-            streamers.push(
-              runStreamerProcess(ctx, { flow, config: awsConfig(config, ctx.settings), signal: new AbortController().signal, progress: silentProgress }),
-            );
+            const { flow } = (input as { Payload: { flow: string } }).Payload;
+            const ctx = await awsContext();
+            // Only the flow id, as through RunTask: the streamer reads the config Plan stored.
+            streamers.push(runStreamerProcess(ctx, { flow, signal: new AbortController().signal, progress: silentProgress }));
             return { Payload: { task: 'local' } } as never;
           },
         },
       },
     });
+    void run.result.finally(() => running.delete(id)).catch(() => {});
+    return run;
+  };
 }
 
 async function verify(flowId: string) {
-  const ctx = awsContext();
+  const ctx = await awsContext();
   const flow = (await ctx.store.getFlow(flowId))!;
   const config = awsConfig({}, ctx.settings);
   const source = new PgSnapshotSource(config.source, { connections: 2 });
@@ -108,8 +131,11 @@ describe('the AWS workflow, executed locally', () => {
     expect(result.errors).toEqual([]);
     expect(result.isValid).toBe(true);
     const tasks = Object.entries(definition.States as Record<string, { Type: string; Parameters?: { FunctionName?: string } }>).filter(([, s]) => s.Type === 'Task');
-    expect(tasks.map(([name]) => name).sort()).toEqual(['CheckProgress', 'Enqueue', 'Finalize', 'Plan', 'Report', 'StartStreamer', 'Validate']);
-    for (const [, s] of tasks) expect(s.Parameters?.FunctionName).toMatch(/^\$\{[A-Za-z]+FunctionArn\}$/);
+    expect(tasks.map(([name]) => name).sort()).toEqual(['CheckProgress', 'ContinueAsNew', 'Enqueue', 'Finalize', 'Plan', 'RecordFailure', 'Report', 'StartStreamer', 'Validate']);
+    for (const [name, s] of tasks) {
+      if (name !== 'ContinueAsNew' && name !== 'Finalize') expect(s.Parameters?.FunctionName).toMatch(/^\$\{[A-Za-z]+FunctionArn\}$/);
+    }
+    expect((definition.States.Finalize as { Resource: string }).Resource).toBe('arn:aws:states:::ecs:runTask.sync');
   });
 
   it('plans, fans range jobs out through SQS, finalizes, starts the streamer, and streams changes', async () => {
@@ -143,16 +169,16 @@ describe('the AWS workflow, executed locally', () => {
 
     // A second streamer for the same flow (a duplicated RunTask, a replaced task) does not stream: it waits for the
     // lease, then exits cleanly.
-    const ctx = awsContext();
+    const ctx = await awsContext();
     const second = await runStreamerProcess(ctx, {
       flow: 'aws-cdc', config: awsConfig(input, ctx.settings), signal: new AbortController().signal, progress: silentProgress, leaseWaitMs: 1500,
     });
     expect(second).toBe('standby');
 
     // `ferry stop`'s request, answered by the streamer: drain, then exit.
-    await awsContext().store.updateFlow('aws-cdc', { phase: 'stopping' });
+    await ctx.store.updateFlow('aws-cdc', { phase: 'stopping' });
     expect(await streamers[0]).toBe('drained');
-    expect((await awsContext().store.getFlow('aws-cdc'))?.phase).toBe('stopped');
+    expect((await ctx.store.getFlow('aws-cdc'))?.phase).toBe('stopped');
     expect((await verify('aws-cdc')).ok).toBe(true);
   });
 
@@ -172,6 +198,10 @@ describe('the AWS workflow, executed locally', () => {
     expect(cause.message).toContain('bad.scores id in [');
     expect(cause.message).toContain('violates check constraint');
     expect(cause.message).toContain(`after ${MAX_ATTEMPTS} attempts`);
+    // The failure is on the flow too, with its cause (`ferry aws status`, the next execution).
+    const flow = await (await awsContext()).store.getFlow('aws-bad');
+    expect(flow?.phase).toBe('failed');
+    expect(flow?.error).toContain('RangeJobFailed: bad.scores id in [');
   });
 
   it('fails the execution with a clear cause on bad input, before writing anything', async () => {
@@ -179,14 +209,14 @@ describe('the AWS workflow, executed locally', () => {
     const cause = (error as Error & { cause: Error }).cause;
     expect(cause.name).toBe('MigrationFailed');
     expect(cause.message).toContain('unknown field `worker`');
-    expect(await awsContext().store.getFlow('aws-typo')).toBeUndefined();
+    expect(await (await awsContext()).store.getFlow('aws-typo')).toBeUndefined();
   });
 
   it('a copy Lambda at its time budget re-enqueues its cursor, and a duplicate delivery leaves one copy', async () => {
     await query(urls.sourceUrl, `CREATE SCHEMA budget; CREATE TABLE budget.t (id int PRIMARY KEY, v text); INSERT INTO budget.t SELECT g, md5(g::text) FROM generate_series(1, 5000) g; ANALYZE`);
-    const ctx = awsContext();
-    const config = { name: 'aws-budget', include: ['budget.*'], rowsPerRange: 100000, batchRows: 1000 };
-    await validate({ config } as never, lambdaContext() as never);
+    const ctx = await awsContext();
+    const config = { name: 'aws-budget', include: ['budget.*'], rowsPerRange: 100000, batchRows: 1000, maxAttempts: MAX_ATTEMPTS };
+    await validate({ config, execution: 'budget-run' } as never, lambdaContext() as never);
     await plan({ config } as never, lambdaContext() as never);
     const [job] = await ctx.store.listJobs('aws-budget');
     const record = (id: string) => ({
@@ -197,9 +227,9 @@ describe('the AWS workflow, executed locally', () => {
     });
     // Own queue-less worker: the continuation goes to the real queue, where the poller picks it up.
     const worker = new CopyWorker(ctx);
-    // 30 ms left with a 20 ms margin: time for one chunk, then the budget is spent.
-    const margin = 20;
-    const [first] = await worker.run([record('m1')], { remainingMs: () => margin * 1.5, marginMs: margin, owner: 'budget' });
+    // The no-new-chunk deadline is now (the margin is all the time left): one chunk runs and commits, then the
+    // budget is spent. (A chunk cut at its abort deadline is in aws-production.test.ts.)
+    const [first] = await worker.run([record('m1')], { remainingMs: () => 600_000, marginMs: 600_000, owner: 'budget' });
     expect(first).toEqual({ status: 'fulfilled', value: 'yielded' });
     const afterFirst = await query(urls.targetUrl, 'SELECT count(*) n FROM budget.t');
     expect(Number(afterFirst[0]!.n)).toBe(1000); // one chunk, committed, before the budget ran out
@@ -209,6 +239,5 @@ describe('the AWS workflow, executed locally', () => {
     await waitFor('the job to finish', async () => (await ctx.store.getJob('aws-budget', job!.id))?.status === 'done', 30_000);
     const rows = await query(urls.targetUrl, 'SELECT count(*) n, count(DISTINCT id) d FROM budget.t');
     expect(rows[0]).toEqual({ n: '5000', d: '5000' });
-    await worker.close();
   });
 });

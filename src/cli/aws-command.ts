@@ -1,11 +1,15 @@
 /**
  * `ferry aws start <config>`: start the deployed workflow with the config as input and follow it to its end.
  * `ferry aws status <config>`: the flow's state from DynamoDB and the workflow's recent executions.
+ * `ferry aws stop|verify|cleanup <config>`: cutover and teardown against the deployed state (aws-cutover.ts).
  * The state machine and table come from flags, the environment, or `.sst/outputs.json` written by `sst deploy`.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { existsSync, readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { parseConfig, type LoadedConfig } from '../config/load.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDbStateStore } from '../adapters/dynamodb/dynamodb-state-store.js';
 import { CDC_CHECKPOINT, CDC_LAG } from '../core/cdc/streamer.js';
@@ -13,11 +17,16 @@ import { FerryError } from '../core/errors.js';
 import { flowIdOf } from '../runtime/local/flow-id.js';
 import { awsConfig } from '../runtime/aws/context.js';
 import { executionInputFromFile } from './aws-input.js';
+import { awsCleanup, awsStop, awsVerify } from './aws-cutover.js';
 
 interface Deployment {
   stateMachineArn: string;
   stateTable: string;
+  sourceSecret?: string;
+  targetSecret?: string;
 }
+
+const SUBCOMMANDS = ['start', 'status', 'stop', 'verify', 'cleanup'] as const;
 
 function outputs(): Record<string, unknown> {
   const path = '.sst/outputs.json';
@@ -35,12 +44,39 @@ function deployment(flags: Map<string, string>): Deployment {
       'run `npx sst deploy` in this folder (it writes .sst/outputs.json), or pass --state-machine ARN --state-table NAME (or FERRY_STATE_MACHINE_ARN, FERRY_STATE_TABLE)',
     );
   }
-  return { stateMachineArn, stateTable };
+  return { stateMachineArn, stateTable, sourceSecret: find(/^sourceUrlSecret$/i), targetSecret: find(/^targetUrlSecret$/i) };
+}
+
+/**
+ * The config with real endpoints, for the commands that reach the databases from this machine: the file's own
+ * `source`/`target` (interpolated from this shell's environment), or the deployment's secrets when it has none.
+ */
+async function endpointsConfig(path: string, input: Record<string, unknown>, dep: Deployment): Promise<LoadedConfig> {
+  const raw = parseYaml(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  const full: Record<string, unknown> = { ...input };
+  for (const [side, arn] of [['source', dep.sourceSecret], ['target', dep.targetSecret]] as const) {
+    if (raw[side] !== undefined) full[side] = raw[side];
+    else if (arn) env[side === 'source' ? 'FERRY_SOURCE_URL' : 'FERRY_TARGET_URL'] = await readSecret(arn);
+    else {
+      throw new FerryError(
+        `${side}: this command connects to the databases from here, and the config has no \`${side}\``,
+        `add \`${side}:\` to ${path} (it is not sent to AWS), or deploy again so that .sst/outputs.json names ${side}UrlSecret`,
+      );
+    }
+  }
+  return parseConfig(full, env, path);
+}
+
+async function readSecret(arn: string): Promise<string> {
+  const out = await new SecretsManagerClient({}).send(new GetSecretValueCommand({ SecretId: arn }));
+  if (!out.SecretString) throw new FerryError(`secret ${arn} has no value`, 'set it with `npx sst secret set` and deploy');
+  return out.SecretString;
 }
 
 export async function awsCommand(sub: string | undefined, path: string | undefined, flags: Map<string, string>): Promise<number> {
-  if (!path || (sub !== 'start' && sub !== 'status')) {
-    throw new FerryError('usage: ferry aws start <config.yaml> | ferry aws status <config.yaml>');
+  if (!path || !(SUBCOMMANDS as readonly (string | undefined)[]).includes(sub)) {
+    throw new FerryError(`usage: ferry aws ${SUBCOMMANDS.join('|')} <config.yaml>`);
   }
   const { input, notes } = await executionInputFromFile(path);
   const flow = flowIdOf(awsConfig(input, { stateTable: '', sourceUrl: 'postgres://x@h/d', targetUrl: 'postgres://x@h/d' }));
@@ -48,6 +84,15 @@ export async function awsCommand(sub: string | undefined, path: string | undefin
   const sfn = new SFNClient({});
   const store = new DynamoDbStateStore({ client: new DynamoDBClient({}), tableName: dep.stateTable });
   if (sub === 'status') return printStatus(sfn, store, dep, flow);
+  if (sub === 'stop') {
+    await awsStop(store, flow);
+    return (await awsVerify(store, await endpointsConfig(path, input, dep), flow)).ok ? 0 : 1;
+  }
+  if (sub === 'verify') return (await awsVerify(store, await endpointsConfig(path, input, dep), flow)).ok ? 0 : 1;
+  if (sub === 'cleanup') {
+    await awsCleanup(store, await endpointsConfig(path, input, dep), flow);
+    return 0;
+  }
 
   for (const n of notes) process.stderr.write(`note: ${n}\n`);
   const started = await sfn.send(
@@ -56,8 +101,9 @@ export async function awsCommand(sub: string | undefined, path: string | undefin
   process.stderr.write(`started ${started.executionArn}\n`);
   if (flags.has('--no-follow')) return 0;
   let last = '';
+  let executionArn = started.executionArn;
   for (;;) {
-    const exec = await sfn.send(new DescribeExecutionCommand({ executionArn: started.executionArn }));
+    const exec = await sfn.send(new DescribeExecutionCommand({ executionArn }));
     const counts = Object.values(await store.countJobs(flow).catch(() => ({})));
     const done = counts.reduce((n, c) => n + c.done, 0);
     const total = counts.reduce((n, c) => n + c.total, 0);
@@ -66,6 +112,13 @@ export async function awsCommand(sub: string | undefined, path: string | undefin
     if (line !== last) process.stderr.write(`${line}\n`);
     last = line;
     if (exec.status === 'SUCCEEDED') {
+      // A long snapshot's poll loop continues in a new execution (ContinueAsNew): follow it.
+      const next = (JSON.parse(exec.output ?? '{}') as { executionArn?: string }).executionArn;
+      if (next) {
+        process.stderr.write(`continued as ${next}\n`);
+        executionArn = next;
+        continue;
+      }
       process.stdout.write(`${exec.output ?? ''}\n`);
       return 0;
     }
@@ -79,7 +132,7 @@ export async function awsCommand(sub: string | undefined, path: string | undefin
 
 async function printStatus(sfn: SFNClient, store: DynamoDbStateStore, dep: Deployment, flow: string): Promise<number> {
   const record = await store.getFlow(flow);
-  const lines = [`flow ${flow}: ${record?.phase ?? 'not started'}`];
+  const lines = [`flow ${flow}: ${record?.phase ?? 'not started'}${record?.error ? ` (${record.error})` : ''}`];
   for (const [table, c] of Object.entries(await store.countJobs(flow))) {
     lines.push(`  ${table.padEnd(40)} ${c.done}/${c.total} ranges  ${c.rows} rows${c.failed ? `  ${c.failed} FAILED` : ''}`);
   }

@@ -1,4 +1,4 @@
-/** Starts the streamer as a Fargate task (ECS RunTask), handing it the flow and the execution's config. */
+/** Starts the streamer as a Fargate task (ECS RunTask), handing it only the flow id (the config is in the state store). */
 import { ECSClient, RunTaskCommand } from '@aws-sdk/client-ecs';
 import type { StreamerLauncher } from '../../runtime/aws/launcher.js';
 
@@ -17,7 +17,7 @@ export class EcsStreamerLauncher implements StreamerLauncher {
     private readonly client = new ECSClient({}),
   ) {}
 
-  async launch(flow: string, config: unknown): Promise<string> {
+  async launch(flow: string): Promise<string> {
     const out = await this.client.send(
       new RunTaskCommand({
         cluster: this.task.cluster,
@@ -37,11 +37,8 @@ export class EcsStreamerLauncher implements StreamerLauncher {
           containerOverrides: [
             {
               name: this.task.container,
-              // The config carries ${…} placeholders, not secrets: the task gets those from Secrets Manager.
-              environment: [
-                { name: 'FERRY_FLOW', value: flow },
-                { name: 'FERRY_CONFIG', value: JSON.stringify(config) },
-              ],
+              // RunTask overrides are capped at 8 KB: the flow id fits, a config with many patterns might not.
+              environment: [{ name: 'FERRY_FLOW', value: flow }],
             },
           ],
         },

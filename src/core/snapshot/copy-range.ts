@@ -2,7 +2,9 @@
  * Copy one job's range, chunk by chunk, each chunk committed on the target before its progress is recorded.
  *
  * Stops when the range is done or when the time budget is spent (a Lambda has 15 minutes), returning the cursor to
- * continue from, so a huge range never starts over from its beginning. Idempotent: the target's own record of the
+ * continue from, so a huge range never starts over from its beginning. A chunk still running at `abortAt` (a Lambda
+ * about to be killed) is cut short: its uncommitted rows are rolled back and the last committed cursor is yielded,
+ * so the next delivery starts at once instead of after the queue's visibility timeout. Idempotent: the target's own record of the
  * job's cursor decides where to start, so a duplicate or retried delivery carries on instead of repeating.
  */
 import type { Job, Json, TableSchema } from '../model.js';
@@ -18,6 +20,13 @@ export interface CopyRangeOptions {
   batchRows: number;
   /** Wall-clock deadline (ms since epoch) after which no new chunk starts. */
   deadline: number;
+  /** Wall-clock time (ms since epoch) at which a chunk in flight is aborted and its cursor yielded. */
+  abortAt?: number;
+  /**
+   * Cap on a chunk's bytes, as well as on its rows: after each chunk the rows of the next one are scaled to the
+   * bytes per row just measured, so a wide table does not make 50,000-row chunks of gigabytes.
+   */
+  batchBytes?: number;
   /** Stop requested (SIGINT, SIGTERM): yield after the chunk in flight. */
   signal?: AbortSignal;
   /**
@@ -39,21 +48,37 @@ export async function copyRange(
 ): Promise<CopyRangeResult> {
   let rows = 0;
   let bytes = 0;
+  let chunkRows = opts.batchRows;
   for (;;) {
     const writer = await deps.target.openRange(job.flow, job.id, table);
     let next: Json;
+    let stopChunk: ReturnType<typeof setTimeout> | undefined;
+    let cut = false;
     try {
       if (writer.done) {
         await writer.release();
         return { status: 'done', rows, bytes };
       }
-      const chunk = await deps.source.nextChunk(table, job.range, writer.cursor, opts.batchRows);
+      const chunk = await deps.source.nextChunk(table, job.range, writer.cursor, chunkRows);
       const stream = await deps.source.read(table, chunk.bounds, deps.target.accepts);
+      if (opts.abortAt !== undefined) {
+        // Destroying the source stream fails the COPY pipeline; the writer then rolls the chunk back.
+        stopChunk = setTimeout(() => {
+          cut = true;
+          stream.stream.destroy(new ChunkDeadlineError(chunkRows));
+        }, Math.max(0, opts.abortAt - Date.now()));
+      }
       const stats = await writer.write(chunk.bounds, stream);
+      clearTimeout(stopChunk);
+      if (cut) throw new ChunkDeadlineError(chunkRows);
       await writer.commit(chunk.next);
       next = chunk.next;
       rows += stats.rows;
       bytes += stats.bytes;
+      if (opts.batchBytes && stats.rows > 0) {
+        const perRow = stats.bytes / stats.rows;
+        chunkRows = Math.max(1, Math.min(opts.batchRows, Math.floor(opts.batchBytes / perRow)));
+      }
       await opts.onChunk?.({
         ...stats,
         cursor: next,
@@ -61,10 +86,26 @@ export async function copyRange(
         totalBytes: writer.committed.bytes + stats.bytes,
       });
     } catch (err) {
+      clearTimeout(stopChunk);
       await writer.release();
+      // Cut at the deadline: nothing of this chunk was committed, so the writer's cursor is where to go on from.
+      // A cut with no chunk committed in this call would yield forever: fail the attempt instead, with advice.
+      if (cut && rows > 0) return { status: 'yielded', rows, bytes, cursor: writer.cursor };
+      if (cut) throw new ChunkDeadlineError(chunkRows);
       throw err;
     }
     if (next === null) return { status: 'done', rows, bytes };
     if (Date.now() >= opts.deadline || opts.signal?.aborted) return { status: 'yielded', rows, bytes, cursor: next };
+  }
+}
+
+/** A chunk cut short because its invocation is about to end. */
+export class ChunkDeadlineError extends Error {
+  constructor(readonly chunkRows: number) {
+    super(
+      `a chunk of up to ${chunkRows} rows did not finish before the invocation's deadline and was rolled back; ` +
+        'lower `batchRows` (or `FERRY_COPY_BATCH_BYTES`) so that one chunk fits well within the copy function\'s time',
+    );
+    this.name = 'ChunkDeadlineError';
   }
 }

@@ -35,6 +35,10 @@ export interface ProcessJobOptions {
   batchRows: number;
   /** No new chunk starts after this (ms since epoch). */
   deadline: number;
+  /** A chunk still running at this time is aborted and its last committed cursor yielded (see copyRange). */
+  abortAt?: number;
+  /** Cap on a chunk's bytes (see copyRange). */
+  batchBytes?: number;
   signal?: AbortSignal;
   maxAttempts: number;
   leaseMs: number;
@@ -61,6 +65,8 @@ export async function processJob(
     const result = await copyRange(deps, job, table, {
       batchRows: opts.batchRows,
       deadline: opts.deadline,
+      abortAt: opts.abortAt,
+      batchBytes: opts.batchBytes,
       signal: opts.signal,
       onChunk: async (c) => {
         progress.copied(job.table, c.rows, c.bytes);

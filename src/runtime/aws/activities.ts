@@ -8,18 +8,43 @@ import { PgSnapshotSource } from '../../adapters/postgres/snapshot-source.js';
 import { PgSnapshotTarget } from '../../adapters/postgres/snapshot-target.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { CDC_CHECKPOINT, CDC_LAG } from '../../core/cdc/streamer.js';
-import { PreflightError } from '../../core/errors.js';
+import { ConfigError, PreflightError } from '../../core/errors.js';
+import { connectionRoom } from '../../adapters/postgres/connection-budget.js';
+import { checkConnectionBudget, type Room } from './connection-budget.js';
+import { takeWorkflowLease, WORKFLOW_EXECUTION, type ExecutionStatus } from './workflow-lease.js';
 import { tableKey, type Json, type TableSchema } from '../../core/model.js';
 import { finalizeSnapshot } from '../../core/snapshot/finalize.js';
 import { describePlan, planSnapshot } from '../../core/snapshot/plan.js';
 import { configSummary, flowIdOf } from '../local/flow-id.js';
-import { awsConfig, type AwsContext } from './context.js';
+import { awsConfig, WORKFLOW_KEYS, type AwsContext } from './context.js';
 import type { StreamerLauncher } from './launcher.js';
 
 export interface WorkflowInput {
   config: unknown;
   flow?: string;
+  /** The execution's ARN ($$.Execution.Id): the workflow lease's owner. */
+  execution?: string;
 }
+
+/** What the deployment was built with (infra/settings.ts, passed to Validate as environment). */
+export interface DeploymentLimits {
+  /** The copy function's maximum concurrency. */
+  copyConcurrency: number;
+  /** The range-job queue's maxReceiveCount (redrive to the DLQ). */
+  maxReceiveCount: number;
+  /** Polls of one execution before it continues as a new one (Step Functions caps an execution's history). */
+  maxPolls: number;
+}
+
+export interface ValidateDeps {
+  executions: ExecutionStatus;
+  limits: DeploymentLimits;
+  /** Free connections of a database (the PostgreSQL adapter by default; tests may pass figures). */
+  room?: (endpoint: LoadedConfig['source'], role: 'source' | 'target') => Promise<Room>;
+}
+
+/** The checkpoint holding the execution's config (placeholders, no secrets): the streamer reads it from here. */
+export const AWS_CONFIG = 'aws:config';
 
 interface Adapters {
   source: PgSnapshotSource;
@@ -62,10 +87,34 @@ function assertStreamableOnAws(config: LoadedConfig, tables: TableSchema[]): voi
   }
 }
 
-/** Validate the config and preflight both sides. Writes nothing. */
-export async function validate(ctx: AwsContext, input: WorkflowInput) {
+/**
+ * Validate the config, take the flow's workflow lease (one execution per flow), check the deployment's limits and
+ * preflight both sides. Writes only the lease.
+ */
+export async function validate(ctx: AwsContext, input: WorkflowInput, deps: ValidateDeps) {
   const config = awsConfig(input.config, ctx.settings);
   const flow = flowIdOf(config);
+  const continuedFrom = (input.config as { ferryContinuedFrom?: unknown }).ferryContinuedFrom;
+  const execution = input.execution ?? 'unknown-execution';
+  const base = { flow, mode: config.mode, pollSeconds: config.aws.pollSeconds, maxPolls: deps.limits.maxPolls };
+  await takeWorkflowLease(ctx.store, deps.executions, {
+    flow,
+    execution,
+    continuedFrom: typeof continuedFrom === 'string' ? continuedFrom : undefined,
+  });
+  // A continuation of this flow's own execution: everything was checked and planned; go back to polling.
+  if (typeof continuedFrom === 'string') return { ...base, continued: true };
+  if (config.maxAttempts >= deps.limits.maxReceiveCount) {
+    throw new ConfigError(
+      `maxAttempts: ${config.maxAttempts} does not fit under the queue's maxReceiveCount of ${deps.limits.maxReceiveCount}: ` +
+        'SQS would move a job\'s last delivery to the dead-letter queue before Ferry records its failure',
+      `set maxAttempts to at most ${deps.limits.maxReceiveCount - 1}, or deploy with FERRY_MAX_RECEIVE_COUNT=${config.maxAttempts + 1} or more`,
+    );
+  }
+  const room = deps.room ?? connectionRoom;
+  for (const role of ['source', 'target'] as const) {
+    checkConnectionBudget(role, await room(config[role], role), deps.limits.copyConcurrency, config.mode === 'snapshot+cdc');
+  }
   await withAdapters(config, async ({ source, target, changes }) => {
     const resuming = (await ctx.store.getFlow(flow)) !== undefined;
     const { tables } = await describePlan(source, selection(config), Number.MAX_SAFE_INTEGER);
@@ -73,7 +122,7 @@ export async function validate(ctx: AwsContext, input: WorkflowInput) {
     await changes?.preflight(flow, tables);
     await target.preflight(tables, { truncate: false, resuming: resuming || config.target.onExistingRows === 'truncate' });
   });
-  return { flow, mode: config.mode, pollSeconds: config.aws.pollSeconds };
+  return { ...base, continued: false };
 }
 
 /** Slot and publication first (snapshot+cdc), then the stored plan, the target tables and the jobs. */
@@ -93,6 +142,8 @@ export async function plan(ctx: AwsContext, input: WorkflowInput) {
       },
       { flow, selection: selection(config), rowsPerRange: config.rowsPerRange, truncate: config.target.onExistingRows === 'truncate', summary: configSummary(config) },
     );
+    // A new execution of a flow whose last one failed picks it up again (done ranges stay done).
+    if (planned.flow.phase === 'failed') await ctx.store.updateFlow(flow, { phase: 'snapshot' });
     if (changes) {
       const resuming = (await ctx.store.getCheckpoint(flow, CDC_CHECKPOINT)) !== undefined;
       const start = await changes.prepare(flow, planned.flow.tables, { resuming });
@@ -101,6 +152,9 @@ export async function plan(ctx: AwsContext, input: WorkflowInput) {
         await ctx.store.putCheckpoint(flow, CDC_CHECKPOINT, start.position);
       }
     }
+    // Only the flow id crosses RunTask and EventBridge (whose inputs are capped at 8 KB): the streamer, the
+    // supervisor and the CLI read the config from here. It holds placeholders, never the URLs.
+    await ctx.store.putCheckpoint(flow, AWS_CONFIG, storedConfig(input.config));
     return { flow, mode: config.mode, jobs: planned.jobs.length, pollSeconds: config.aws.pollSeconds };
   });
 }
@@ -140,7 +194,45 @@ export async function finalize(ctx: AwsContext, input: WorkflowInput) {
 
 export async function startStreamer(ctx: AwsContext, launcher: StreamerLauncher, input: WorkflowInput) {
   const flow = requireFlow(input);
-  return { task: await launcher.launch(flow, input.config) };
+  return { task: await launcher.launch(flow) };
+}
+
+/**
+ * The Catch of every state lands here: record `failed` with the cause on the flow, so `ferry aws status`, the
+ * alarms and the next execution see it. Not when another execution owns the flow (FlowBusy: this one never ran),
+ * and not once the flow is streaming (the streamer owns it from there; a failed Report does not undo a cutover).
+ */
+export async function recordFailure(
+  ctx: AwsContext,
+  input: WorkflowInput & { state?: { validated?: { flow?: string }; error?: { Error?: string; Cause?: string } } },
+) {
+  const error = input.state?.error ?? {};
+  const flow = input.state?.validated?.flow;
+  if (!flow) return { recorded: false }; // Validate failed before it knew the flow (bad config): nothing to record on
+  const record = await ctx.store.getFlow(flow);
+  if (!record || !['planned', 'snapshot', 'finalizing'].includes(record.phase)) return { recorded: false };
+  const holder = await ctx.store.getCheckpoint(flow, WORKFLOW_EXECUTION);
+  if (holder !== undefined && holder !== input.execution) return { recorded: false };
+  await ctx.store.updateFlow(flow, { phase: 'failed', error: `${error.Error ?? 'failed'}: ${causeText(error.Cause)}`.slice(0, 4000) });
+  return { recorded: true };
+}
+
+/** A Lambda's cause is its error as JSON (`{"errorType","errorMessage"}`); a Fail's is plain text. */
+function causeText(cause: string | undefined): string {
+  if (!cause) return 'no cause given';
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: string };
+    return parsed.errorMessage ?? cause;
+  } catch {
+    return cause;
+  }
+}
+
+/** The execution's config as stored: the workflow's own keys dropped. */
+function storedConfig(raw: unknown): Json {
+  const copy = { ...(raw as Record<string, Json>) };
+  for (const k of WORKFLOW_KEYS) delete copy[k];
+  return copy;
 }
 
 export async function status(ctx: AwsContext, input: WorkflowInput): Promise<Json> {

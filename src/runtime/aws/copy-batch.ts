@@ -12,6 +12,12 @@ import { silentProgress, type ProgressSink } from '../../core/progress.js';
 import { processJob, retryDelayMs } from '../../core/snapshot/process-job.js';
 import type { AwsContext } from './context.js';
 
+/** Connections one copy invocation opens to each database (the connection budget counts these). */
+export const COPY_CONNECTIONS_PER_SIDE = 1;
+
+/** 64 MB: a chunk is held in one target transaction; larger ones lengthen the retry after an abort. */
+export const DEFAULT_BATCH_BYTES = 64 * 1024 * 1024;
+
 export interface SqsRecordLike {
   messageId: string;
   receiptHandle: string;
@@ -24,11 +30,20 @@ export interface CopyBatchOptions {
   remainingMs: () => number;
   /** Stop starting chunks this long before the Lambda's end, leaving time to commit, record and re-enqueue. */
   marginMs?: number;
+  /** Abort a chunk still running this long before the Lambda's end (rolled back; the cursor is yielded). */
+  abortMarginMs?: number;
+  /** Cap on one chunk's bytes (rows are scaled down to fit). */
+  batchBytes?: number;
   owner: string;
   progress?: ProgressSink;
 }
 
-/** Kept across invocations of one Lambda container: connection pools and flow records stay warm. */
+/**
+ * One per Lambda container. Flow records stay warm across invocations; connections do not: a container that Lambda
+ * keeps warm but idle would otherwise hold them, and warm containers can outnumber the concurrency limit. So each
+ * invocation opens one connection to each side and closes both before returning: a copy needs no more, and the
+ * databases see at most `maxConcurrency` of each (what Validate checks against their free connections).
+ */
 export class CopyWorker {
   private adapters: { source: PgSnapshotSource; target: PgSnapshotTarget } | undefined;
   private readonly flows = new Map<string, { flow: FlowRecord; tables: Map<string, TableSchema> }>();
@@ -40,8 +55,8 @@ export class CopyWorker {
       const { sourceUrl, targetUrl } = this.ctx.settings;
       const config = parseConfig({ source: { url: sourceUrl }, target: { url: targetUrl } }, {}, 'deployment secrets');
       this.adapters = {
-        source: new PgSnapshotSource(config.source, { connections: 2 }),
-        target: new PgSnapshotTarget(config.target, { connections: 2 }),
+        source: new PgSnapshotSource(config.source, { connections: COPY_CONNECTIONS_PER_SIDE }),
+        target: new PgSnapshotTarget(config.target, { connections: COPY_CONNECTIONS_PER_SIDE }),
       };
     }
     return this.adapters;
@@ -60,21 +75,28 @@ export class CopyWorker {
 
   async run(records: SqsRecordLike[], opts: CopyBatchOptions): Promise<PromiseSettledResult<string>[]> {
     const results: PromiseSettledResult<string>[] = [];
-    for (const record of records) {
-      try {
-        results.push({ status: 'fulfilled', value: await this.one(record, opts) });
-      } catch (err) {
-        results.push({ status: 'rejected', reason: err });
+    try {
+      for (const record of records) {
+        try {
+          results.push({ status: 'fulfilled', value: await this.one(record, opts) });
+        } catch (err) {
+          results.push({ status: 'rejected', reason: err });
+        }
       }
+    } finally {
+      await this.close();
     }
     return results;
   }
 
   private async one(record: SqsRecordLike, opts: CopyBatchOptions): Promise<string> {
     const margin = opts.marginMs ?? 60_000;
+    const abortMargin = Math.min(margin, opts.abortMarginMs ?? 20_000);
     const delivery = jobFromSqsRecord(record);
     const { job } = delivery;
-    if (opts.remainingMs() < margin * 1.5) throw new Error('not started: too little time left in this invocation');
+    // Less than this and even one chunk would be cut before it could commit. (One chunk always runs, however close
+    // the no-new-chunk deadline; the abort bounds it.)
+    if (opts.remainingMs() < abortMargin * 2) throw new Error('not started: too little time left in this invocation');
     const { flow, tables } = await this.flow(job.flow);
     const summary = flow.summary as { batchRows?: number; maxAttempts?: number };
     const maxAttempts = summary.maxAttempts ?? 5;
@@ -89,6 +111,8 @@ export class CopyWorker {
       owner: opts.owner,
       batchRows: summary.batchRows ?? 50_000,
       deadline: Date.now() + opts.remainingMs() - margin,
+      abortAt: Date.now() + opts.remainingMs() - abortMargin,
+      batchBytes: opts.batchBytes ?? DEFAULT_BATCH_BYTES,
       maxAttempts,
       leaseMs: 15 * 60_000,
     });
