@@ -127,7 +127,12 @@ describe('safety before the first write', () => {
     expect(await nothingWritten(urls)).toEqual({ target: '0', source: '0' });
     // With exactly those grants, a non-superuser target user runs the whole flow.
     await query(urls.targetUrl, `GRANT CREATE ON DATABASE tgtpriv_dst TO loader; GRANT SET ON PARAMETER session_replication_role TO loader`);
-    const snap = writeConfig({ name: 'tgtpriv2', source: { url: urls.sourceUrl }, target: { url: as(urls.targetUrl, 'loader') }, include: ['app.*'] });
+    // Keeping the source's owner (postgres) needs more than these grants: the refusal says what to set instead.
+    const keep = writeConfig({ name: 'tgtpriv2', source: { url: urls.sourceUrl }, target: { url: as(urls.targetUrl, 'loader') }, include: ['app.*'] });
+    const refused = await ferry(['run', keep]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('schema.owner: target-user');
+    const snap = writeConfig({ name: 'tgtpriv3', source: { url: urls.sourceUrl }, target: { url: as(urls.targetUrl, 'loader') }, include: ['app.*'], schema: { owner: 'target-user' } });
     const run = await ferry(['run', snap]);
     expect(run.code, run.stderr).toBe(0);
     const verify = await ferry(['verify', snap]);

@@ -27,7 +27,10 @@ export async function run(client: pg.ClientBase, st: Statement): Promise<void> {
   try {
     await client.query(st.sql);
   } catch (err) {
-    throw new PreflightError(`the target refused ${st.label}: ${errorMessage(err)}`, `the statement was: ${st.sql}`);
+    const owner = /\bOWNER TO\b/.test(st.sql)
+      ? '; to keep the source\'s owners the target user must be a superuser or a member of each owning role (GRANT <owner> TO <target user>), or set `schema.owner: target-user` to make the target user the owner'
+      : '';
+    throw new PreflightError(`the target refused ${st.label}: ${errorMessage(err)}`, `the statement was: ${st.sql}${owner}`);
   }
 }
 
