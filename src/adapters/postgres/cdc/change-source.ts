@@ -45,7 +45,7 @@ export class PgChangeSource implements ChangeSource {
   }
 
   async prepare(flow: string, tables: TableSchema[], opts: { resuming: boolean }): Promise<StartPoint> {
-    await this.withClient((c) => ensurePublication(c, flow, tables));
+    await this.withClient((c) => ensurePublication(c, flow, tables, { warn: this.opts.warn }));
     const existing = await this.withClient((c) => findSlot(c, flow));
     if (existing) return { position: existing.confirmed, snapshot: null };
     if (opts.resuming) {
