@@ -110,6 +110,8 @@ export class PgStreamParts {
   private readonly paused = new Map<string, string>();
   /** Leaves per partitioned root as last seen by the poller (starts from what the flow recorded). */
   private leaves = new Map<string, TableName[]>();
+  /** Every leaf ever seen under a root (never forgotten: a message may name a leaf detached since). */
+  private readonly leafRoot = new Map<string, string>();
   /** Tables announced by a marker, so one poll does not announce them again. */
   private readonly announced = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
@@ -137,6 +139,11 @@ export class PgStreamParts {
       this.byOid.set(String(oid), { key, root: key, t: trackTable(t, await readCatalogColumns(this.src, oid)) });
     }
     this.leaves = recordedLeaves([...this.roots.values()]);
+    this.remember(this.leaves);
+  }
+
+  private remember(leaves: ReadonlyMap<string, TableName[]>): void {
+    for (const [root, ls] of leaves) for (const l of ls) this.leafRoot.set(tableKey(l), root);
   }
 
   /** Poll the catalog every `pollMs` until `signal` aborts; failures are warned and retried at the next round. */
@@ -163,6 +170,7 @@ export class PgStreamParts {
     const now = await readLeaves(this.src, partitioned.map((t) => t.source));
     markers.push(...diffLeaves(this.leaves, now));
     this.leaves = now;
+    this.remember(now);
     const candidates = await withEmptySearchPath(this.src, () => queryJson<TableName>(this.src, Q.CANDIDATES));
     const known = new Set([...this.roots.keys(), ...this.announced]);
     for (const t of tablesToAdd(candidates, this.opts.selection, known)) markers.push({ kind: 'table-added', table: t });
@@ -201,18 +209,25 @@ export class PgStreamParts {
     const added: TableSchema[] = [];
     let entry = this.byOid.get(relation.id);
     if (!entry) {
+      // The catalog is read now, which may be later than this message: a partition detached since is no longer
+      // under its root there, so the leaves seen before (recorded at plan time and by every poll) decide too.
       const rel = await readRelation(this.src, relation.id);
-      if (!rel) return; // dropped since: its changes are in the stream, its catalog is gone; nothing to adapt
-      const rootKey = tableKey(rel.root);
-      const root = this.roots.get(rootKey);
-      if (!root) return; // not one of the flow's tables (a publication altered by hand)
-      if (this.paused.has(rootKey)) return;
-      const leaf = { schema: rel.schema, name: rel.name };
-      const target = await ensureTargetPartition(pb.connection, rel, root, this.opts.selection);
-      const schema = leafSchema(root, leaf, target);
-      entry = { key: tableKey(leaf), root: rootKey, t: trackTable(schema, await readCatalogColumns(this.src, relation.id)) };
+      const leaf = parseKey(relation.table);
+      if (rel && rel.ancestors.length === 0 && this.roots.has(relation.table)) {
+        const root = this.roots.get(relation.table)!;
+        entry = { key: relation.table, root: relation.table, t: trackTable(root, await readCatalogColumns(this.src, relation.id)) };
+      } else {
+        const inCatalog = rel && rel.ancestors.length > 0 && this.roots.has(tableKey(rel.root)) ? tableKey(rel.root) : undefined;
+        const rootKey = inCatalog ?? this.leafRoot.get(relation.table);
+        if (!rootKey) return; // not one of the flow's tables (a publication altered by hand)
+        if (this.paused.has(rootKey)) return;
+        const root = this.roots.get(rootKey)!;
+        const target = inCatalog ? await ensureTargetPartition(pb.connection, rel!, root, this.opts.selection) : partitionTarget(leaf, root, this.opts.selection);
+        const schema = leafSchema(root, leaf, target);
+        entry = { key: relation.table, root: rootKey, t: trackTable(schema, rel ? await readCatalogColumns(this.src, relation.id) : []) };
+        added.push(schema);
+      }
       this.byOid.set(relation.id, entry);
-      added.push(schema);
     }
     if (this.paused.has(entry.root)) return;
     if (entry.key !== relation.table && entry.key === entry.root) {
@@ -228,7 +243,9 @@ export class PgStreamParts {
     }
     const evo = evolveColumns(entry.t, relation, await readCatalogColumns(this.src, relation.id));
     if (evo.kind === 'pause') return this.pauseResult(entry.root, evo.reason);
-    if (evo.kind === 'same') return this.learned(pb, added);
+    // Every Relation message returns the relation's schema, so a streamer that rebuilt its table map (a reconnect,
+    // a new batch) learns the leaves again: a Relation message precedes a session's first change of each relation.
+    if (evo.kind === 'same') return this.learned(pb, added.length ? added : [entry.t.schema]);
 
     const root = this.roots.get(entry.root)!;
     const todo = pendingSteps(evo.steps, await targetColumns(pb.connection, root.target));
@@ -319,7 +336,10 @@ export class PgStreamParts {
     const oid = await oidOf(this.src, table);
     if (oid !== undefined) this.byOid.set(String(oid), { key, root: key, t: trackTable(schema, await readCatalogColumns(this.src, oid)) });
     const extra = parsePgTableExtra(schema.extra, key);
-    if (extra.partitioning) this.leaves.set(key, extra.partitioning.partitions.filter((p) => !p.partitionBy).map((p) => p.source));
+    if (extra.partitioning) {
+      this.leaves.set(key, extra.partitioning.partitions.filter((p) => !p.partitionBy).map((p) => p.source));
+      this.remember(this.leaves);
+    }
     this.opts.warn(`table ${key} was created on the source and matches the flow's selection: created on the target as ${tableKey(schema.target)}, ${rows} rows copied, streaming`);
     this.opts.onTables?.([schema]);
     const learned: TableSchema[] = [schema];
