@@ -105,6 +105,8 @@ interface Tracked {
 export class PgStreamParts {
   readonly hooks: StreamHooks;
   private source: pg.Client | undefined;
+  /** The poller's own connection: its marker transactions must not interleave with the hooks' catalog reads. */
+  private pollConn: pg.Client | undefined;
   private readonly roots = new Map<string, TableSchema>();
   private readonly byOid = new Map<string, Tracked>();
   private readonly paused = new Map<string, string>();
@@ -133,6 +135,7 @@ export class PgStreamParts {
   /** Open the catalog connection and start tracking the flow's tables by OID. */
   async start(): Promise<void> {
     this.source = await connect(pgEndpoint(this.opts.source, 'source'));
+    this.pollConn = await connect(pgEndpoint(this.opts.source, 'source'));
     for (const [key, t] of this.roots) {
       const oid = await oidOf(this.src, t.source);
       if (oid === undefined) continue;
@@ -160,34 +163,38 @@ export class PgStreamParts {
     clearInterval(this.timer);
     await this.polling.catch(() => {});
     await this.source?.end().catch(() => {});
+    await this.pollConn?.end().catch(() => {});
     this.source = undefined;
+    this.pollConn = undefined;
   }
 
   /** One round of discovery: announce partitions attached/detached and tables created since the last round. */
   async poll(): Promise<PartsMarker[]> {
+    const p = this.pollConn;
+    if (!p) throw new Error('PgStreamParts.start() was not called');
     const markers: PartsMarker[] = [];
     const partitioned = [...this.roots.values()].filter((t) => parsePgTableExtra(t.extra, tableKey(t.source)).partitioning);
-    const now = await readLeaves(this.src, partitioned.map((t) => t.source));
+    const now = await readLeaves(p, partitioned.map((t) => t.source));
     markers.push(...diffLeaves(this.leaves, now));
     this.leaves = now;
     this.remember(now);
-    const candidates = await withEmptySearchPath(this.src, () => queryJson<TableName>(this.src, Q.CANDIDATES));
+    const candidates = await withEmptySearchPath(p, () => queryJson<TableName>(p, Q.CANDIDATES));
     const known = new Set([...this.roots.keys(), ...this.announced]);
     for (const t of tablesToAdd(candidates, this.opts.selection, known)) markers.push({ kind: 'table-added', table: t });
     for (const m of markers) {
-      await this.src.query('BEGIN');
+      await p.query('BEGIN');
       try {
         if (m.kind === 'table-added') {
-          const { rows } = await this.src.query<{ u: string }>(`SELECT (relpersistence = 'u')::text AS u FROM pg_class WHERE oid = to_regclass($1)`, [
+          const { rows } = await p.query<{ u: string }>(`SELECT (relpersistence = 'u')::text AS u FROM pg_class WHERE oid = to_regclass($1)`, [
             `"${m.table.schema.replace(/"/g, '""')}"."${m.table.name.replace(/"/g, '""')}"`,
           ]);
-          if (rows[0]?.u !== 'true') await addToPublication(this.src, this.opts.flow, m.table);
+          if (rows[0]?.u !== 'true') await addToPublication(p, this.opts.flow, m.table);
           this.announced.add(tableKey(m.table));
         }
-        await this.src.query(`SELECT pg_logical_emit_message(true, $1, $2)`, [PARTS_PREFIX, encodeMarker(m)]);
-        await this.src.query('COMMIT');
+        await p.query(`SELECT pg_logical_emit_message(true, $1, $2)`, [PARTS_PREFIX, encodeMarker(m)]);
+        await p.query('COMMIT');
       } catch (err) {
-        await this.src.query('ROLLBACK').catch(() => {});
+        await p.query('ROLLBACK').catch(() => {});
         throw err;
       }
     }
@@ -340,7 +347,11 @@ export class PgStreamParts {
       this.leaves.set(key, extra.partitioning.partitions.filter((p) => !p.partitionBy).map((p) => p.source));
       this.remember(this.leaves);
     }
-    this.opts.warn(`table ${key} was created on the source and matches the flow's selection: created on the target as ${tableKey(schema.target)}, ${rows} rows copied, streaming`);
+    const unlogged = oid !== undefined && (await readRelation(this.src, oid))?.unlogged;
+    this.opts.warn(
+      `table ${key} was created on the source and matches the flow's selection: created on the target as ${tableKey(schema.target)}, ${rows} rows copied, ` +
+        (unlogged ? 'but it is UNLOGGED, so its later changes are not replicated (make it logged and restart the flow to stream it)' : 'streaming'),
+    );
     this.opts.onTables?.([schema]);
     const learned: TableSchema[] = [schema];
     return this.learned(pb, learned);
