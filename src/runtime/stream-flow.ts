@@ -26,14 +26,35 @@ export async function streamFlow(deps: StreamFlowDeps, flow: FlowRecord, config:
   progress.phase('streaming');
   let drained = false;
   const ungovern = governHeap({ softLimitMb: 64, intervalMs: 100 });
+  // Schema, partition and new-table hooks (NOTES.md: stream <-> parts); tables they add or change join the flow record.
+  const polling = new AbortController();
+  const onAbort = () => polling.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  let known = flow.tables;
+  const parts = await changes.streamHooks?.(
+    flow.id,
+    flow.tables,
+    { include: config.include, exclude: config.exclude, rename: config.rename },
+    {
+      warn: (m) => progress.warn(m),
+      signal: polling.signal,
+      onTables: (changed) => {
+        const byKey = new Map(known.map((t) => [`${t.source.schema}.${t.source.name}`, t]));
+        for (const t of changed) byKey.set(`${t.source.schema}.${t.source.name}`, t);
+        known = [...byKey.values()];
+        void store.updateFlow(flow.id, { tables: known }).catch((err) => progress.warn(`recording the flow's tables failed: ${String(err)}`));
+      },
+    },
+  );
   try {
   await runStreamer(
-    { source: changes, target: applier, store },
+    { source: changes, target: applier, store, hooks: parts?.hooks },
     {
       flow: flow.id,
       tables: flow.tables,
       batchMs: config.cdc.batchMs,
       signal,
+      onWarn: (m) => progress.warn(m),
       drainTo: async () => {
         if ((await store.getFlow(flow.id))?.phase !== 'stopping') return undefined;
         drained = true;
@@ -50,6 +71,9 @@ export async function streamFlow(deps: StreamFlowDeps, flow: FlowRecord, config:
   );
   } finally {
     ungovern();
+    polling.abort();
+    signal.removeEventListener('abort', onAbort);
+    await parts?.close();
   }
   if (drained) {
     await store.updateFlow(flow.id, { phase: 'stopped' });

@@ -22,6 +22,7 @@ import type { Change, ChangeSource, RowImage, StreamEvent } from '../ports/chang
 import type { ApplyBatch, ChangeTarget, MissingRow } from '../ports/change-target.js';
 import type { StateStore } from '../ports/state-store.js';
 import { Serial } from './serial.js';
+import type { HookResult, StreamHooks } from './evolve-contract.js';
 
 export const CDC_CHECKPOINT = 'cdc';
 export const CDC_LAG = 'cdc-lag';
@@ -53,12 +54,16 @@ export interface StreamerOptions {
   /** Polled about once a second: when it yields a position, return once everything up to it is applied. */
   drainTo?: () => Promise<Position | undefined>;
   onApplied?: (info: AppliedInfo) => void;
+  /** Tables a hook paused, and changes of tables the flow does not know (dropped). */
+  onWarn?: (message: string) => void;
 }
 
 export interface StreamerDeps {
   source: ChangeSource;
   target: ChangeTarget;
   store: StateStore;
+  /** Schema/partition/table-set hooks (NOTES.md contract), called in the apply lane in stream order. */
+  hooks?: StreamHooks;
 }
 
 /** Approximate memory of a change: its values' lengths plus a per-column overhead. */
@@ -86,6 +91,25 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
   }
   const applied = await target.appliedPosition(opts.flow);
   const tables = new Map(opts.tables.map((t) => [`${t.source.schema}.${t.source.name}`, t]));
+  const paused = new Set<string>();
+  const unknownWarned = new Set<string>();
+  /** Apply-time filter: a hook may have paused a table, and changes of tables nobody introduced are dropped. */
+  const live = (table: string) => {
+    if (paused.has(table)) return false;
+    if (tables.has(table)) return true;
+    if (!unknownWarned.has(table)) opts.onWarn?.(`changes of ${table}, which is not part of flow ${opts.flow}, are skipped`);
+    unknownWarned.add(table);
+    return false;
+  };
+  const takeResult = async (b: ApplyBatch, r: HookResult | void) => {
+    if (!r) return;
+    for (const t of r.tables ?? []) tables.set(`${t.source.schema}.${t.source.name}`, t);
+    for (const p of r.pause ?? []) {
+      if (!paused.has(p.table)) opts.onWarn?.(p.reason);
+      paused.add(p.table);
+    }
+    if (r.changes?.length) await b.apply(r.changes);
+  };
   const later = (a: Position, b: Position) => source.compare(a, b) > 0;
   const end = new AbortController();
   const finish = () => end.abort();
@@ -155,8 +179,17 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
     pending = [];
     pendingBytes = 0;
     schedule(bytes, async () => {
-      batch ??= await target.begin(opts.flow, opts.tables);
-      const missing = await batch.apply(chunk);
+      batch ??= await target.begin(opts.flow, [...tables.values()]);
+      const kept: Change[] = [];
+      for (const c of chunk) {
+        if (c.op !== 'truncate') {
+          if (live(c.table)) kept.push(c);
+        } else {
+          const ts = c.tables.filter(live);
+          if (ts.length) kept.push({ ...c, tables: ts });
+        }
+      }
+      const missing = await batch.apply(kept);
       if (missing.length) await completeMissing(batch, missing);
     });
   };
@@ -219,6 +252,31 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
       case 'heartbeat':
         if (!inTxn) idle = { position: e.position, time: e.time };
         return;
+      case 'relation':
+      case 'message': {
+        if (skipping || !deps.hooks) return;
+        // In stream order: what is pending goes first, then the hook, inside the open batch, which must commit.
+        if (!open) {
+          open = true;
+          openedAt = Date.now();
+        }
+        scheduleApply();
+        const hooks = deps.hooks;
+        schedule(0, async () => {
+          batch ??= await target.begin(opts.flow, [...tables.values()]);
+          const r =
+            e.kind === 'relation'
+              ? await hooks.onRelation?.(e.relation, batch)
+              : await hooks.onMessage?.({ prefix: e.prefix, content: e.content, position: e.position }, batch);
+          await takeResult(batch, r);
+        });
+        if (!inTxn && e.kind === 'message') {
+          // A non-transactional message: commit what it did at its own position.
+          lastCommit = { position: e.position, time: Date.now() };
+          openTxns++;
+        }
+        return;
+      }
     }
   };
 

@@ -1,4 +1,6 @@
 import type { Position, TableSchema } from '../model.js';
+import type { RelationInfo, StreamHooks } from '../cdc/evolve-contract.js';
+import type { Selection } from './source.js';
 
 /**
  * A row as the source sent it: column name to the value in the source's own text form, or null. A column that is
@@ -28,7 +30,13 @@ export type StreamEvent =
    * the checkpoint may move here (this is what keeps an idle slot from retaining WAL). `time` is when the source
    * wrote it, for lag in seconds.
    */
-  | { kind: 'heartbeat'; position: Position; time: number };
+  | { kind: 'heartbeat'; position: Position; time: number }
+  /** Every Relation message, in stream order (NOTES.md contract stream <-> parts). */
+  | { kind: 'relation'; relation: RelationInfo }
+  /** Logical messages other than Ferry's heartbeat, in stream order. */
+  | { kind: 'message'; prefix: string; content: string; position: Position; transactional: boolean };
+
+export type { RelationInfo } from '../cdc/evolve-contract.js';
 
 export interface StartPoint {
   /** Replay changes after this position to converge a snapshot taken after it. */
@@ -77,6 +85,16 @@ export interface ChangeSource {
   currentPosition(): Promise<Position>;
   compare(a: Position, b: Position): number;
   lag(flow: string): Promise<LagInfo | undefined>;
+  /**
+   * Hooks that follow schema, partition and table-set changes while streaming (cdc/stream-hooks.ts for PostgreSQL),
+   * with the poller that discovers them; absent for a source that has none. `onTables`: tables added or changed.
+   */
+  streamHooks?(
+    flow: string,
+    tables: TableSchema[],
+    selection: Selection,
+    opts: { warn: (message: string) => void; onTables?: (tables: TableSchema[]) => void; signal: AbortSignal },
+  ): Promise<{ hooks: StreamHooks; close(): Promise<void> }>;
   /** Drop the slot and publication. Idempotent. */
   cleanup(flow: string): Promise<void>;
   close(): Promise<void>;

@@ -147,8 +147,29 @@ function toEvent(lsn: string, msg: Record<string, unknown>, selected: ReadonlySe
       return { kind: 'begin', position: normalizeLsn(msg.commitLsn as string), time: micros(msg.commitTime) };
     case 'commit':
       return { kind: 'commit', position: normalizeLsn(msg.commitEndLsn as string), time: micros(msg.commitTime) };
+    case 'relation': {
+      // Every Relation message reaches the core (stream hooks follow schema changes and map partitions).
+      const r = msg as unknown as { relationOid: number; columns: { name: string; flags: number; typeOid: number; typeMod: number }[]; replicaIdentity: string };
+      return {
+        kind: 'relation',
+        relation: {
+          id: String(r.relationOid),
+          table: tableOf(msg),
+          columns: r.columns.map((c) => ({ name: c.name, typeOid: c.typeOid, typeMod: c.typeMod, key: (c.flags & 1) === 1 })),
+          replicaIdentity: r.replicaIdentity.slice(0, 1),
+        },
+      };
+    }
     case 'message': {
-      if (msg.prefix !== HEARTBEAT_PREFIX) return undefined;
+      if (msg.prefix !== HEARTBEAT_PREFIX) {
+        return {
+          kind: 'message',
+          prefix: msg.prefix as string,
+          content: Buffer.from(msg.content as Uint8Array).toString('utf8'),
+          position: normalizeLsn(lsn),
+          transactional: Boolean(msg.transactional),
+        };
+      }
       const sent = Number(Buffer.from(msg.content as Uint8Array).toString('utf8'));
       return { kind: 'heartbeat', position: normalizeLsn(lsn), time: Number.isFinite(sent) ? sent : Date.now() };
     }
@@ -156,18 +177,18 @@ function toEvent(lsn: string, msg: Record<string, unknown>, selected: ReadonlySe
     case 'update':
     case 'delete': {
       const table = tableOf(msg.relation);
-      // The publication lists only the flow's tables; this guards against one altered by hand.
-      if (!selected.has(table)) return undefined;
+      // Leaf partitions and tables added while streaming are not in `selected`: the streamer drops unknown tables.
+      void selected;
       return { kind: 'change', change: toChange(table, msg) };
     }
     case 'truncate': {
-      const tables = (msg.relations as unknown[]).map(tableOf).filter((t) => selected.has(t));
+      const tables = (msg.relations as unknown[]).map(tableOf);
       if (tables.length === 0) return undefined;
       const change: Change = { op: 'truncate', tables, cascade: Boolean(msg.cascade), restartIdentity: Boolean(msg.restartIdentity) };
       return { kind: 'change', change };
     }
     default:
-      return undefined; // relation, type, origin: the parser keeps what it needs
+      return undefined; // type, origin: the parser keeps what it needs
   }
 }
 
