@@ -55,8 +55,17 @@ async function startFlow(urls: { sourceUrl: string; targetUrl: string }, flow: s
   await parts.start();
   const target = new PgChangeTarget({ url: urls.targetUrl }, { connections: 1 });
   await target.appliedPosition(flow); // creates _ferry.cdc_position, as the streamer's start does
-  const step = () => drive({ url: urls.sourceUrl, slot: slotName(flow), publication: publicationName(flow), flow, hooks: parts.hooks, target, tables });
-  return { tables, parts, target, step, warnings, persisted, close: async () => { await parts.close(); await target.close(); } };
+  const step = (crash = false, hooks = parts.hooks) =>
+    drive({ url: urls.sourceUrl, slot: slotName(flow), publication: publicationName(flow), flow, hooks, target, tables, crash });
+  /** A new session after a crash: hooks built from the tables the flow recorded (what onTables persisted). */
+  const restart = async () => {
+    const recorded = new Map(tables.map((t) => [`${t.source.schema}.${t.source.name}`, t]));
+    for (const t of persisted) recorded.set(`${t.source.schema}.${t.source.name}`, t);
+    const again = new PgStreamParts({ flow, source: { url: urls.sourceUrl }, selection, tables: [...recorded.values()], warn: (m) => warnings.push(m) });
+    await again.start();
+    return again;
+  };
+  return { tables, parts, target, step, restart, warnings, persisted, close: async () => { await parts.close(); await target.close(); } };
 }
 
 /** Column names and types, then count and md5 of the rows ordered by the key: equal means identical tables. */
@@ -107,6 +116,47 @@ describe('schema changes while streaming', () => {
       expect(flow.warnings.join('\n')).toMatch(/app\.orders: replayed on the target ADD COLUMN status text/);
       expect(flow.persisted.at(-1)!.columns.map((c) => c.name)).toEqual(['id', 'remark', 'status']);
       expect(flow.parts.pausedTables().map((p) => p.table)).toEqual(['app.other']);
+    } finally {
+      await flow.close();
+    }
+  });
+});
+
+describe('a crash after the hooks ran and before the target committed', () => {
+  it('replays the column steps and the new table from what the target committed, not from what was recorded', async () => {
+    const urls = await freshDatabases(pair(), 'evcrash');
+    await query(urls.sourceUrl, `
+      CREATE SCHEMA app;
+      CREATE TABLE app.orders (id int PRIMARY KEY, note text);
+      INSERT INTO app.orders SELECT g, 'n' || g FROM generate_series(1, 100) g;`);
+    const flow = await startFlow(urls, 'evcrash', { include: ['app.*'], exclude: [], rename: {} });
+    try {
+      // A committed round: the rename is applied and the tracked columns are saved with it.
+      await query(urls.sourceUrl, `ALTER TABLE app.orders RENAME COLUMN note TO remark; UPDATE app.orders SET remark = 'r' WHERE id % 4 = 0;`);
+      await flow.step();
+      // A round that crashes: the hooks ran (and persisted their schemas, ahead of the target), the batch rolled back.
+      await query(urls.sourceUrl, `
+        ALTER TABLE app.orders ADD COLUMN status text NOT NULL DEFAULT 'new';
+        INSERT INTO app.orders VALUES (101, 'x', 'paid');
+        ALTER TABLE app.orders DROP COLUMN remark;
+        INSERT INTO app.orders VALUES (102, 'sent');
+        CREATE TABLE app.fresh (id int PRIMARY KEY, v text);
+        INSERT INTO app.fresh SELECT g, 'f' FROM generate_series(1, 30) g;`);
+      await flow.parts.poll();
+      await flow.step(true);
+      expect(flow.persisted.at(-2)!.columns.map((c) => c.name)).toEqual(['id', 'status']);
+      expect((await fingerprint(urls.targetUrl, 'app.orders', 'id')).columns).toBe('id integer not null, remark text');
+      expect((await query(urls.targetUrl, `SELECT to_regclass('app.fresh') t`))[0]!.t).toBeNull();
+
+      const again = await flow.restart();
+      try {
+        const { paused } = await flow.step(false, again.hooks);
+        expect(paused.size).toBe(0);
+      } finally {
+        await again.close();
+      }
+      expect(await fingerprint(urls.targetUrl, 'app.orders', 'id')).toEqual(await fingerprint(urls.sourceUrl, 'app.orders', 'id'));
+      expect(await fingerprint(urls.targetUrl, 'app.fresh', 'id')).toEqual(await fingerprint(urls.sourceUrl, 'app.fresh', 'id'));
     } finally {
       await flow.close();
     }

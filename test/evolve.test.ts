@@ -135,6 +135,13 @@ describe('evolveColumns', () => {
     expect(t.schema.columns.map((c) => c.name)).toEqual(['id', 'total', 'b']);
   });
 
+  it('pauses rather than guess when a column whose attnum it never learned disappears as another appears', () => {
+    const renamedBefore = [START[0]!, cat(2, 'remark', 'text', TEXT), START[2]!];
+    const t = trackTable(schema, renamedBefore); // `note` is not in the catalog: no attnum for it
+    const evo = evolveColumns(t, rel(['id', INT4], ['remark', TEXT], ['total', NUMERIC, 655366]), renamedBefore);
+    expect(evo.kind === 'pause' && evo.reason).toMatch(/column remark appeared and note disappeared, and Ferry cannot tell whether it is a rename/);
+  });
+
   it('ignores stored generated columns, which pgoutput does not send', () => {
     const gen: TableSchema = { ...schema, columns: [...schema.columns, { name: 'twice', type: 'numeric', nullable: true, generated: '(total * 2)' }] };
     expect(evolveColumns(trackTable(gen, START), rel(...BASE), START)).toEqual({ kind: 'same' });

@@ -39,12 +39,12 @@ function tuple(r: Reader, names: string[]): RowImage {
   return row;
 }
 
-export async function readSlot(url: string, slot: string, publication: string): Promise<Msg[]> {
+export async function readSlot(url: string, slot: string, publication: string, peek = false): Promise<Msg[]> {
   const c = new pg.Client({ connectionString: url, types: rawTypes });
   await c.connect();
   try {
     const { rows } = await c.query<{ lsn: string; data: string }>(
-      `SELECT lsn::text AS lsn, data FROM pg_logical_slot_get_binary_changes($1, NULL, NULL, 'proto_version', '1', 'publication_names', $2, 'messages', 'true')`,
+      `SELECT lsn::text AS lsn, data FROM pg_logical_slot_${peek ? 'peek' : 'get'}_binary_changes($1, NULL, NULL, 'proto_version', '1', 'publication_names', $2, 'messages', 'true')`,
       [slot, publication],
     );
     const names = new Map<string, { table: string; cols: string[] }>();
@@ -112,8 +112,10 @@ export async function drive(opts: {
   hooks: StreamHooks;
   target: ChangeTarget;
   tables: TableSchema[];
+  /** Read without consuming and roll the batch back at the end: a crash before the target committed. */
+  crash?: boolean;
 }): Promise<{ paused: Map<string, string>; applied: Map<string, number> }> {
-  const msgs = await readSlot(opts.url, opts.slot, opts.publication);
+  const msgs = await readSlot(opts.url, opts.slot, opts.publication, opts.crash);
   const tables = new Map(opts.tables.map((t) => [tableKey(t.source), t]));
   const paused = new Map<string, string>();
   const applied = new Map<string, number>();
@@ -144,7 +146,8 @@ export async function drive(opts: {
         if (result.changes?.length) await batch.apply(result.changes);
       }
     }
-    await batch.commit(last);
+    if (opts.crash) await batch.rollback();
+    else await batch.commit(last);
   } catch (err) {
     await batch.rollback();
     throw err;

@@ -101,6 +101,14 @@ export function evolveColumns(tracked: TrackedTable, relation: RelationInfo, cat
       was.set(name, old);
       continue;
     }
+    const untracked = vanished.filter((n) => tracked.attnums[n] === undefined);
+    if (untracked.length > 0) {
+      // A known column whose attnum Ferry never learned (renamed before tracking began) may be this one.
+      return {
+        kind: 'pause',
+        reason: pauseReason(table, `column ${name} appeared and ${untracked.join(', ')} disappeared, and Ferry cannot tell whether it is a rename`, RESTART),
+      };
+    }
     if (cat.identity || (cat.default !== undefined && /\bnextval\s*\(/i.test(cat.default))) {
       return {
         kind: 'pause',

@@ -112,6 +112,8 @@ export class PgStreamParts {
   private readonly paused = new Map<string, string>();
   /** Leaves per partitioned root as last seen by the poller (starts from what the flow recorded). */
   private leaves = new Map<string, TableName[]>();
+  /** Roots whose columns were checked against the target table this session (see reconcile). */
+  private readonly reconciled = new Set<string>();
   /** Every leaf ever seen under a root (never forgotten: a message may name a leaf detached since). */
   private readonly leafRoot = new Map<string, string>();
   /** Tables announced by a marker, so one poll does not announce them again. */
@@ -237,6 +239,7 @@ export class PgStreamParts {
       this.byOid.set(relation.id, entry);
     }
     if (this.paused.has(entry.root)) return;
+    await this.reconcile(pb.connection, entry.root);
     if (entry.key !== relation.table && entry.key === entry.root) {
       // The table was renamed on the source: same OID, same target table, new source name.
       const root = { ...this.roots.get(entry.root)!, source: parseKey(relation.table) };
@@ -269,8 +272,71 @@ export class PgStreamParts {
       e.t = { ...(e === entry ? evo.table : remap(e.t, evo.steps)), schema };
       if (e.key !== entry.root) changed.push(schema);
     }
+    await this.saveTracked(pb.connection, entry.root);
     this.opts.onTables?.([newRoot]);
     return this.learned(pb, [...added.filter((a) => !changed.some((c) => tableKey(c.source) === tableKey(a.source))), ...changed]);
+  }
+
+  /**
+   * The first time a root is seen in a session, take its columns from the target table: the DDL a hook ran
+   * committed atomically with the flow's position, but `onTables` persisted the schema before that commit, so after
+   * a crash the recorded schema can be ahead of the target. The target is what was applied; evolving from it replays
+   * exactly the steps the target lacks.
+   */
+  private async reconcile(conn: pg.ClientBase, rootKey: string): Promise<void> {
+    if (this.reconciled.has(rootKey)) return;
+    this.reconciled.add(rootKey);
+    // What the target committed last: tracked columns with their source attnums (saveTracked), when any.
+    const saved = await loadTracked(conn, this.opts.flow);
+    const mine = [...this.byOid].filter(([id, e]) => e.root === rootKey && saved.has(id));
+    if (mine.length > 0) {
+      const [sampleId] = mine.find(([, e]) => e.key === rootKey) ?? mine[0]!;
+      const last = saved.get(sampleId)!.schema;
+      const fixed: TableSchema = { ...this.roots.get(rootKey)!, columns: last.columns, primaryKey: last.primaryKey };
+      this.roots.set(rootKey, fixed);
+      for (const [id, e] of this.byOid) {
+        if (e.root !== rootKey) continue;
+        const schema = e.key === rootKey ? fixed : leafSchema(fixed, e.t.schema.source, e.t.schema.target);
+        const t = saved.get(id);
+        e.t = t ? { ...t, schema } : trackTable(schema, await readCatalogColumns(this.src, id));
+      }
+      return;
+    }
+    const root = this.roots.get(rootKey)!;
+    const oid = await oidOf(conn, root.target);
+    if (oid === undefined) return;
+    const onTarget = (await readCatalogColumns(conn, oid)).filter((c) => !c.generated);
+    const streamed = root.columns.filter((c) => !c.generated);
+    const same = onTarget.length === streamed.length && onTarget.every((c) => streamed.some((x) => x.name === c.name));
+    if (same) return;
+    const byName = new Map(root.columns.map((c) => [c.name, c]));
+    const columns = [
+      ...onTarget.map((c) => {
+        const { attnum: _a, typeOid: _o, typeMod: _m, ...col } = c;
+        return byName.get(c.name) ?? col;
+      }),
+      ...root.columns.filter((c) => c.generated),
+    ];
+    const fixed: TableSchema = { ...root, columns };
+    this.roots.set(rootKey, fixed);
+    for (const [id, e] of this.byOid) {
+      if (e.root !== rootKey) continue;
+      const schema = e.key === rootKey ? fixed : leafSchema(fixed, e.t.schema.source, e.t.schema.target);
+      e.t = trackTable(schema, await readCatalogColumns(this.src, id));
+    }
+  }
+
+  /** Record the tracked columns of a root's relations in the open batch: they commit with the DDL they describe. */
+  private async saveTracked(conn: pg.ClientBase, rootKey: string): Promise<void> {
+    await conn.query(TRACKED_DDL);
+    for (const [id, e] of this.byOid) {
+      if (e.root !== rootKey) continue;
+      await conn.query(
+        `INSERT INTO _ferry.cdc_tracked (flow, relid, tracked) VALUES ($1, $2, $3::jsonb)
+         ON CONFLICT (flow, relid) DO UPDATE SET tracked = EXCLUDED.tracked`,
+        [this.opts.flow, id, JSON.stringify(e.t)],
+      );
+    }
   }
 
   private learned(pb: NonNullable<ReturnType<typeof pgBatch>>, tables: TableSchema[]): HookResult | void {
@@ -317,7 +383,8 @@ export class PgStreamParts {
 
   private async addTable(pb: NonNullable<ReturnType<typeof pgBatch>>, table: TableName): Promise<HookResult | void> {
     const key = tableKey(table);
-    if (this.roots.has(key)) return;
+    // Known already: either the marker is replayed after a crash (the checkpoint is before it, so its copy may not
+    // have committed) or the table was in the flow anyway. Creating and resyncing again is idempotent.
     if (/[*?]/.test(key) || table.schema.includes('.')) {
       this.opts.warn(`table ${key} was created on the source, but its name cannot be written as an include pattern: not added; restart the flow to take it on`);
       return;
@@ -361,6 +428,16 @@ export class PgStreamParts {
   pausedTables(): { table: string; reason: string }[] {
     return [...this.paused].map(([table, reason]) => ({ table, reason }));
   }
+}
+
+const TRACKED_DDL = `CREATE TABLE IF NOT EXISTS _ferry.cdc_tracked (flow text, relid text, tracked jsonb NOT NULL, PRIMARY KEY (flow, relid))`;
+
+/** Tracked relations of a flow as the target last committed them (source OID -> TrackedTable). */
+async function loadTracked(conn: pg.ClientBase, flow: string): Promise<Map<string, TrackedTable>> {
+  const { rows } = await conn.query<{ e: string | null }>(`SELECT to_regclass('_ferry.cdc_tracked')::text AS e`);
+  if (!rows[0]?.e) return new Map();
+  const r = await conn.query<{ relid: string; tracked: string }>(`SELECT relid, tracked::text AS tracked FROM _ferry.cdc_tracked WHERE flow = $1`, [flow]);
+  return new Map(r.rows.map((x) => [x.relid, JSON.parse(x.tracked) as TrackedTable]));
 }
 
 /** The leaves the flow recorded at plan time (partitions that are not themselves partitioned). */
