@@ -73,4 +73,49 @@ describe('ferry run follows the source schema while streaming', () => {
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     expect(verify.stdout).toContain('verify: source and target are identical');
   });
+
+  it('converges after kill -9 while the schema changes are being replayed, and after a restart', async () => {
+    const urls = await freshDatabases(pair(), 'e2ekill');
+    await query(urls.sourceUrl, `
+      CREATE SCHEMA app;
+      CREATE TABLE app.orders (id int PRIMARY KEY, note text);
+      CREATE TABLE app.m (id int, at int, v text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+      CREATE TABLE app.m1 PARTITION OF app.m FOR VALUES FROM (0) TO (100);
+      INSERT INTO app.orders SELECT g, 'n' || g FROM generate_series(1, 300) g;
+      INSERT INTO app.m SELECT g, g % 100, 'v' || g FROM generate_series(1, 300) g;
+      ANALYZE;`);
+    const cfg = writeConfig({
+      name: 'e2ekill',
+      source: { url: urls.sourceUrl },
+      target: { url: urls.targetUrl },
+      include: ['app.*'],
+      mode: 'snapshot+cdc',
+      cdc: { batchMs: 200, heartbeatSeconds: 1 },
+    });
+    const first = startFerry(['run', cfg]);
+    await waitFor('streaming', async () => (await ferry(['status', cfg, '--json'])).stdout.includes('"phase": "streaming"'), 90_000);
+    await query(urls.sourceUrl, `
+      ALTER TABLE app.orders ADD COLUMN status text NOT NULL DEFAULT 'new';
+      INSERT INTO app.orders SELECT g, 'k', 'paid' FROM generate_series(301, 5300) g;
+      ALTER TABLE app.orders RENAME COLUMN note TO remark;
+      CREATE TABLE app.m2 (id int, at int, v text, PRIMARY KEY (id, at));
+      INSERT INTO app.m2 SELECT g, 100 + g % 100, 'pre-attach' FROM generate_series(1000, 1199) g;
+      ALTER TABLE app.m ATTACH PARTITION app.m2 FOR VALUES FROM (100) TO (200);`);
+    // Kill as soon as the target has the new column: the rename, the attach resync or both are still to come.
+    await waitFor('the added column on the target', async () => (await query(urls.targetUrl, `SELECT count(*) n FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'status'`))[0]!.n === '1', 30_000);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await query(urls.sourceUrl, `UPDATE app.orders SET remark = 'after kill' WHERE id % 5 = 0; INSERT INTO app.m VALUES (7, 150, 'after kill');`);
+    const second = startFerry(['run', cfg]);
+    await waitFor('streaming again', async () => (await ferry(['status', cfg, '--json'])).stdout.includes('"phase": "streaming"'), 60_000);
+    await waitFor('the attached partition on the target', async () => (await query(urls.targetUrl, `SELECT count(*) n FROM app.m WHERE at >= 100`).catch(() => [{ n: '0' }]))[0]!.n === '201', 60_000);
+    await waitFor('the rename replayed', async () => (await query(urls.targetUrl, `SELECT count(*) n FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'remark'`))[0]!.n === '1', 30_000);
+    const stop = await ferry(['stop', cfg]);
+    expect(stop.code, stop.stderr).toBe(0);
+    const ended = await second.exited;
+    expect(ended.code, ended.stderr).toBe(0);
+    for (const [t, order] of [['app.orders', 'id'], ['app.m', 'id, at'], ['app.m2', 'id, at']] as const) {
+      expect(await fingerprint(urls.targetUrl, t, order), t).toEqual(await fingerprint(urls.sourceUrl, t, order));
+    }
+  });
 });
