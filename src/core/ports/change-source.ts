@@ -1,5 +1,5 @@
 import type { Position, TableSchema } from '../model.js';
-import type { RelationInfo, StreamHooks } from '../cdc/evolve-contract.js';
+import type { StreamHooks } from '../cdc/stream-hooks.js';
 import type { Selection } from './source.js';
 
 /**
@@ -19,6 +19,17 @@ export type Change =
   | { op: 'delete'; table: string; old: RowImage }
   | { op: 'truncate'; tables: string[]; cascade: boolean; restartIdentity: boolean };
 
+/** A relation as the source describes it in its stream (PostgreSQL: a pgoutput Relation message). */
+export interface RelationInfo {
+  /** The source's id for it (PostgreSQL: the OID), stable across renames. */
+  id: string;
+  /** `schema.name` as published. */
+  table: string;
+  columns: { name: string; typeOid: number; typeMod: number; key: boolean }[];
+  /** PostgreSQL: d (default), n (nothing), f (full), i (index). */
+  replicaIdentity: string;
+}
+
 /** What a change stream delivers, in source commit order. Tables are source keys (`schema.name`). */
 export type StreamEvent =
   | { kind: 'begin'; position: Position; time: number }
@@ -31,12 +42,15 @@ export type StreamEvent =
    * wrote it, for lag in seconds.
    */
   | { kind: 'heartbeat'; position: Position; time: number }
-  /** Every Relation message, in stream order (NOTES.md contract stream <-> parts). */
+  /** Every relation description, in stream order (before the first change of that relation in a session, and again when it changes). */
   | { kind: 'relation'; relation: RelationInfo }
-  /** Logical messages other than Ferry's heartbeat, in stream order. */
-  | { kind: 'message'; prefix: string; content: string; position: Position; transactional: boolean };
-
-export type { RelationInfo } from '../cdc/evolve-contract.js';
+  /** A logical message other than Ferry's heartbeat (`transactional`: written inside a transaction, delivered with it). */
+  | { kind: 'message'; prefix: string; content: string; position: Position; transactional: boolean }
+  /**
+   * The source has sent everything before `position` (PostgreSQL: a keepalive's WAL end). Like a heartbeat, the
+   * position may be confirmed once nothing received is left uncommitted; confirming it lets the source shut down.
+   */
+  | { kind: 'keepalive'; position: Position; time: number };
 
 export interface StartPoint {
   /** Replay changes after this position to converge a snapshot taken after it. */
@@ -87,7 +101,8 @@ export interface ChangeSource {
   lag(flow: string): Promise<LagInfo | undefined>;
   /**
    * Hooks that follow schema, partition and table-set changes while streaming (cdc/stream-hooks.ts for PostgreSQL),
-   * with the poller that discovers them; absent for a source that has none. `onTables`: tables added or changed.
+   * with the poller that discovers them, running until `opts.signal`; absent for a source that has none.
+   * `onTables`: tables added or whose columns changed.
    */
   streamHooks?(
     flow: string,
