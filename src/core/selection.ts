@@ -213,3 +213,14 @@ function distance(a: string, b: string): number {
   }
   return prev[b.length]!;
 }
+
+/**
+ * Whether a table the flow did not know (created on the source while streaming) belongs to it: matched by an
+ * `include` entry and by no `exclude` entry, outside the system schemas. Its target name is `renameTable`'s.
+ */
+export function matchesSelection(t: TableName, sel: Selection): boolean {
+  if (isSystemSchema(t.schema)) return false;
+  const include = sel.include.map((p, i) => parsePattern(p, `include[${i}]`));
+  const exclude = sel.exclude.map((p, i) => parsePattern(p, `exclude[${i}]`));
+  return include.some((p) => matches(p, t)) && !exclude.some((p) => matches(p, t));
+}

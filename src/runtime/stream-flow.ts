@@ -47,10 +47,34 @@ export async function streamFlow(deps: StreamFlowDeps, flow: FlowRecord, config:
     live.warning = { at: Date.now(), message };
     putLive(true);
   };
+  // Schema, partition and new-table hooks of the source (PostgreSQL: cdc/stream-hooks.ts) unless the caller gave
+  // some; tables they add or change join the flow record, so `stop`, `verify` and a restart know them.
+  const polling = new AbortController();
+  const onAbort = () => polling.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  let known = flow.tables;
+  const parts = deps.hooks
+    ? undefined
+    : await changes.streamHooks?.(
+        flow.id,
+        flow.tables,
+        { include: config.include, exclude: config.exclude, rename: config.rename },
+        {
+          warn,
+          signal: polling.signal,
+          onTables: (changed) => {
+            const byKey = new Map(known.map((t) => [`${t.source.schema}.${t.source.name}`, t]));
+            for (const t of changed) byKey.set(`${t.source.schema}.${t.source.name}`, t);
+            known = [...byKey.values()];
+            void store.updateFlow(flow.id, { tables: known }).catch((err) => warn(`recording the flow's tables failed: ${String(err)}`));
+          },
+        },
+      );
+  const hooks = deps.hooks ?? parts?.hooks;
   try {
   const attempt = () =>
     runStreamer(
-      { source: changes, target: applier, store, hooks: deps.hooks },
+      { source: changes, target: applier, store, hooks },
       {
         flow: flow.id,
         tables: flow.tables,
@@ -87,6 +111,9 @@ export async function streamFlow(deps: StreamFlowDeps, flow: FlowRecord, config:
   });
   } finally {
     ungovern();
+    polling.abort();
+    signal.removeEventListener('abort', onAbort);
+    await parts?.close();
   }
   if (drained) {
     await store.updateFlow(flow.id, { phase: 'stopped' });

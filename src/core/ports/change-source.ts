@@ -1,4 +1,6 @@
 import type { Position, TableSchema } from '../model.js';
+import type { StreamHooks } from '../cdc/stream-hooks.js';
+import type { Selection } from './source.js';
 
 /**
  * A row as the source sent it: column name to the value in the source's own text form, or null. A column that is
@@ -97,6 +99,17 @@ export interface ChangeSource {
   currentPosition(): Promise<Position>;
   compare(a: Position, b: Position): number;
   lag(flow: string): Promise<LagInfo | undefined>;
+  /**
+   * Hooks that follow schema, partition and table-set changes while streaming (cdc/stream-hooks.ts for PostgreSQL),
+   * with the poller that discovers them, running until `opts.signal`; absent for a source that has none.
+   * `onTables`: tables added or whose columns changed.
+   */
+  streamHooks?(
+    flow: string,
+    tables: TableSchema[],
+    selection: Selection,
+    opts: { warn: (message: string) => void; onTables?: (tables: TableSchema[]) => void; signal: AbortSignal },
+  ): Promise<{ hooks: StreamHooks; close(): Promise<void> }>;
   /** Drop the slot and publication. Idempotent. */
   cleanup(flow: string): Promise<void>;
   close(): Promise<void>;

@@ -10,6 +10,9 @@ import { compareLsn, normalizeLsn } from './lsn.js';
 import { HEARTBEAT_PREFIX, slotName } from './names.js';
 import { ConnectionError, FerryError } from '../../../core/errors.js';
 import { openReplicationStream } from './pgoutput-stream.js';
+import { PgStreamParts } from './stream-hooks.js';
+import type { StreamHooks } from '../../../core/cdc/evolve-contract.js';
+import type { Selection } from '../../../core/ports/source.js';
 import { checkReplicationSource } from './replication-preflight.js';
 import { createSlotWithSnapshot, dropSlotAndPublication, ensurePublication, findSlot, slotLag } from './slot.js';
 
@@ -25,7 +28,7 @@ export class PgChangeSource implements ChangeSource {
   private stream_: Awaited<ReturnType<typeof openReplicationStream>> | undefined;
 
   constructor(
-    config: EndpointConfig,
+    private readonly config: EndpointConfig,
     private readonly opts: PgChangeSourceOptions = {},
   ) {
     this.endpoint = pgEndpoint(config, 'source');
@@ -45,7 +48,7 @@ export class PgChangeSource implements ChangeSource {
   }
 
   async prepare(flow: string, tables: TableSchema[], opts: { resuming: boolean }): Promise<StartPoint> {
-    await this.withClient((c) => ensurePublication(c, flow, tables));
+    await this.withClient((c) => ensurePublication(c, flow, tables, { warn: this.opts.warn, publishLeaves: true }));
     const existing = await this.withClient((c) => findSlot(c, flow));
     if (existing) return { position: existing.confirmed, snapshot: null };
     if (opts.resuming) {
@@ -153,6 +156,19 @@ export class PgChangeSource implements ChangeSource {
         if (!busy) void client?.end().catch(() => {});
       },
     };
+  }
+
+  /** Schema, partition and new-table hooks (stream-hooks.ts), with their catalog poller running until `signal`. */
+  async streamHooks(
+    flow: string,
+    tables: TableSchema[],
+    selection: Selection,
+    opts: { warn: (message: string) => void; onTables?: (tables: TableSchema[]) => void; signal: AbortSignal },
+  ): Promise<{ hooks: StreamHooks; close(): Promise<void> }> {
+    const parts = new PgStreamParts({ flow, source: this.config, selection, tables, warn: opts.warn, onTables: opts.onTables });
+    await parts.start();
+    parts.run(opts.signal);
+    return { hooks: parts.hooks, close: () => parts.close() };
   }
 
   async acknowledge(position: Position): Promise<void> {

@@ -17,6 +17,7 @@
  */
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { EndpointConfig } from '../../../config/schema.js';
@@ -83,10 +84,20 @@ class PgApplyBatch implements ApplyBatch {
   constructor(
     private readonly client: pg.PoolClient,
     private readonly flow: string,
-    private readonly tables: ReadonlyMap<string, TableSchema>,
+    private readonly tables: Map<string, TableSchema>,
     private readonly uniques: Map<string, boolean>,
     private readonly lastApplied: () => Promise<Position | undefined>,
   ) {}
+
+  /** Tables added or changed while streaming (stream hooks, cdc/stream-hooks.ts): later changes use these. */
+  learn(tables: TableSchema[]): void {
+    for (const t of tables) this.tables.set(tableKey(t.source), t);
+  }
+
+  /** The batch's connection, for stream hooks that run DDL or a resync inside this same target transaction. */
+  get connection(): pg.ClientBase {
+    return this.client;
+  }
 
   private async hasOtherUnique(table: TableSchema): Promise<boolean> {
     const key = tableKey(table.target);
@@ -228,7 +239,10 @@ class PgApplyBatch implements ApplyBatch {
     const key = tableKey(table.target);
     let name = this.stages.get(key);
     if (!name) {
-      name = `pg_temp.${ident(`_ferry_stage_${Buffer.from(key).toString('hex').slice(0, 40)}`)}`;
+      // The column list is part of the name: a column added while streaming needs a stage of the new shape, and a
+      // temporary table of the old shape can outlive this batch on the same pooled connection.
+      const shape = createHash('sha1').update(table.columns.map((c) => `${c.name}\u0000${c.type}`).join('\u0001')).digest('hex').slice(0, 8);
+      name = `pg_temp.${ident(`_ferry_stage_${Buffer.from(key).toString('hex').slice(0, 40)}_${shape}`)}`;
       await this.client.query(`CREATE TEMP TABLE IF NOT EXISTS ${name} (LIKE ${qualified(table.target)})`);
       this.stages.set(key, name);
     }
@@ -338,6 +352,11 @@ class PgApplyBatch implements ApplyBatch {
     this.done = true;
     this.client.release(err);
   }
+}
+
+/** The PostgreSQL side of a batch, for stream hooks (undefined for another target's batch). */
+export function pgBatch(batch: ApplyBatch): { connection: pg.ClientBase; learn(tables: TableSchema[]): void } | undefined {
+  return batch instanceof PgApplyBatch ? batch : undefined;
 }
 
 function keyMoved(table: TableSchema, row: RowImage, old: RowImage | null): boolean {
