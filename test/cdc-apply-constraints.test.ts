@@ -216,4 +216,29 @@ describe('apply: constraints the source satisfies never fail on the target', () 
     expect(ended.stderr).toContain('SQLSTATE 23514');
     expect(ended.stderr).not.toMatch(/\n\s+at /); // no stack
   });
+
+  it('changes of an INHERITS parent leave the rows of its children alone (same keys in both)', async () => {
+    const urls = await freshDatabases(pair(), 'inherit');
+    await query(urls.sourceUrl, `
+      CREATE SCHEMA app;
+      CREATE TABLE app.vehicles (id int PRIMARY KEY, v text);
+      CREATE TABLE app.trucks (load int) INHERITS (app.vehicles);
+      ALTER TABLE app.trucks ADD PRIMARY KEY (id);
+      INSERT INTO app.vehicles SELECT g, 'car' || g FROM generate_series(1, 20) g;
+      INSERT INTO app.trucks SELECT g, 'truck' || g, g FROM generate_series(1, 20) g;
+    `);
+    const cfg = cdcConfig(urls, 'inherit');
+    const run = startFerry(['run', cfg]);
+    await streaming(cfg);
+    // Keys 1..20 exist in both tables: a change of the parent's row must not touch the child's.
+    await query(urls.sourceUrl, `
+      UPDATE ONLY app.vehicles SET v = 'repainted' WHERE id <= 5;
+      DELETE FROM ONLY app.vehicles WHERE id BETWEEN 6 AND 10;
+      UPDATE ONLY app.vehicles SET id = id + 100 WHERE id = 11;
+      UPDATE app.trucks SET v = 'loaded' WHERE id = 12;
+      DELETE FROM app.trucks WHERE id = 13;
+    `);
+    await converged(urls, run, { 'ONLY app.vehicles': 'id', 'app.trucks': 'id' });
+    await stopAndVerify(cfg, run);
+  });
 });

@@ -14,6 +14,7 @@
 import type { ColumnSchema, TableSchema } from '../../../core/model.js';
 import type { RowImage } from '../../../core/ports/change-source.js';
 import { columnList, ident, literal, qualified } from '../sql.js';
+import { targetRelation } from '../ranges.js';
 
 export function keyOf(table: TableSchema, row: RowImage): string[] | undefined {
   const key: string[] = [];
@@ -72,7 +73,7 @@ function onConflict(table: TableSchema, columns: string[]): string {
 }
 
 export function deleteKeys(table: TableSchema, keys: string[][]): string {
-  return `DELETE FROM ${qualified(table.target)} WHERE (${columnList(table.primaryKey)}) IN (${keys.map((k) => tuple(k.map(lit))).join(', ')})`;
+  return `DELETE FROM ${targetRelation(table)} WHERE (${columnList(table.primaryKey)}) IN (${keys.map((k) => tuple(k.map(lit))).join(', ')})`;
 }
 
 /**
@@ -93,13 +94,13 @@ export function updateMany(table: TableSchema, columns: string[], rows: RowImage
   // that may be assigned still finds the row; a table with none at all is only looked up.
   const noop = table.columns.find((c) => !always.has(c.name) && !c.generated)?.name;
   if (setCols.length === 0 && noop === undefined) {
-    return `SELECT ${returning} FROM ${qualified(table.target)} AS t
+    return `SELECT ${returning} FROM ${targetRelation(table)} AS t
             JOIN (VALUES ${values}) AS v(${aliases.join(', ')}) ON ${match}`;
   }
   const sets = setCols.length
     ? setCols.map((c, i) => `${ident(c)} = v.c${keyCols.length + i}`).join(', ')
     : `${ident(noop!)} = t.${ident(noop!)}`;
-  return `UPDATE ${qualified(table.target)} AS t SET ${sets}
+  return `UPDATE ${targetRelation(table)} AS t SET ${sets}
           FROM (VALUES ${values}) AS v(${aliases.join(', ')})
           WHERE ${match}
           RETURNING ${returning}`;
@@ -121,7 +122,7 @@ export function fixIdentity(table: TableSchema, identity: string[], rows: RowIma
   const onKey = (side: string) => keyCols.map((c) => `${side}.${ident(c)} = v.${alias.get(c)}`).join(' AND ');
   const differs = identity.map((c) => `t.${ident(c)} IS DISTINCT FROM v.${alias.get(c)}`).join(' OR ');
   return `WITH v(${all.map((c) => alias.get(c)).join(', ')}) AS (VALUES ${values}),
-          d AS (DELETE FROM ${target} AS t USING v WHERE ${onKey('t')} AND (${differs}) RETURNING t.*)
+          d AS (DELETE FROM ${targetRelation(table)} AS t USING v WHERE ${onKey('t')} AND (${differs}) RETURNING t.*)
           INSERT INTO ${target} (${columnList(cols)}) OVERRIDING SYSTEM VALUE
           SELECT ${cols.map((c) => (identity.includes(c) ? `v.${alias.get(c)}` : `d.${ident(c)}`)).join(', ')}
           FROM d JOIN v ON ${onKey('d')}`;
@@ -136,7 +137,7 @@ export function replaceRow(table: TableSchema, row: RowImage, where: string): st
   const target = qualified(table.target);
   const cols = table.columns.filter((c) => !c.generated);
   const values = cols.map((c) => (c.name in row ? typed(row[c.name], c) : `d.${ident(c.name)}`));
-  return `WITH d AS (DELETE FROM ${target} WHERE ${where} RETURNING *)
+  return `WITH d AS (DELETE FROM ${targetRelation(table)} WHERE ${where} RETURNING *)
           INSERT INTO ${target} (${columnList(cols.map((c) => c.name))}) OVERRIDING SYSTEM VALUE
           SELECT ${values.join(', ')} FROM d`;
 }
@@ -144,17 +145,17 @@ export function replaceRow(table: TableSchema, row: RowImage, where: string): st
 /** Update by key, setting the columns present (the key too, when it moved). */
 export function updateOne(table: TableSchema, row: RowImage, where: string): string {
   const cols = Object.keys(row);
-  return `UPDATE ${qualified(table.target)} SET ${cols.map((c) => `${ident(c)} = ${lit(row[c])}`).join(', ')} WHERE ${where}`;
+  return `UPDATE ${targetRelation(table)} SET ${cols.map((c) => `${ident(c)} = ${lit(row[c])}`).join(', ')} WHERE ${where}`;
 }
 
 /** A keyless row matched on its old values (REPLICA IDENTITY FULL), compared as text so every type compares. */
 export function matchOldRow(table: TableSchema, old: RowImage): string {
   const conds = Object.entries(old).map(([c, v]) => (v === null ? `${ident(c)} IS NULL` : `${ident(c)}::text = ${literal(v)}`));
-  return `ctid = (SELECT ctid FROM ${qualified(table.target)} WHERE ${conds.join(' AND ') || 'true'} LIMIT 1)`;
+  return `ctid = (SELECT ctid FROM ${targetRelation(table)} WHERE ${conds.join(' AND ') || 'true'} LIMIT 1)`;
 }
 
 export function truncate(tables: TableSchema[], cascade: boolean, restartIdentity: boolean): string {
-  return `TRUNCATE ${tables.map((t) => qualified(t.target)).join(', ')}${restartIdentity ? ' RESTART IDENTITY' : ''}${cascade ? ' CASCADE' : ''}`;
+  return `TRUNCATE ${tables.map(targetRelation).join(', ')}${restartIdentity ? ' RESTART IDENTITY' : ''}${cascade ? ' CASCADE' : ''}`;
 }
 
 /** COPY text format for one row: the text forms with \\, tab, newline and CR escaped; NULL as \N. */

@@ -30,6 +30,7 @@ import { BEGIN_AS_REPLICA, replicaRoleError } from '../replica-role.js';
 import { copiedColumns } from '../copy-format.js';
 import { columnList, ident, qualified } from '../sql.js';
 import * as sql from './apply-sql.js';
+import { targetRelation } from '../ranges.js';
 
 export const CDC_POSITION_DDL = [
   'CREATE SCHEMA IF NOT EXISTS _ferry',
@@ -267,7 +268,7 @@ class PgApplyBatch implements ApplyBatch {
 
   private async deleteRows(table: TableSchema, olds: RowImage[]): Promise<void> {
     if (table.primaryKey.length === 0) {
-      for (const old of olds) await this.client.query(`DELETE FROM ${qualified(table.target)} WHERE ${sql.matchOldRow(table, old)}`);
+      for (const old of olds) await this.client.query(`DELETE FROM ${targetRelation(table)} WHERE ${sql.matchOldRow(table, old)}`);
       return;
     }
     const keys = olds.map((o) => sql.keyOf(table, o)).filter((k): k is string[] => k !== undefined);
@@ -303,7 +304,8 @@ class PgApplyBatch implements ApplyBatch {
 
   /** A key change (the row moves) or any update of a keyless table (matched on its old values). */
   private async updateOne(table: TableSchema, row: RowImage, old: RowImage | null): Promise<MissingRow[]> {
-    const target = qualified(table.target);
+    // ONLY: the rows of an INHERITS parent's children are changes of their own tables.
+    const target = targetRelation(table);
     // An identity ALWAYS column cannot be assigned by UPDATE: the row is replaced instead.
     const always = sql.alwaysIdentity(table);
     const update = (where: string) =>
