@@ -6,7 +6,7 @@ import type { UiFlags } from './main.js';
 export async function uiCommand(path: string, flags: UiFlags): Promise<number> {
   const config = await loadConfigFile(path);
   const served = await serveFlow(config, { ...flags, keepAlive: true });
-  process.stderr.write(`ferry: dashboard for ${path} at ${served.dashboard.openUrl}  (Ctrl-C to stop)\n`);
+  process.stderr.write(`ferry: dashboard at ${served.dashboard.openUrl} for ${path} (Ctrl-C to stop)\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

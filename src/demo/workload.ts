@@ -38,12 +38,7 @@ export async function runWorkload(opts: WorkloadOptions): Promise<WorkloadCounts
   const maxCustomer = Number(rows[0]!.customers);
   const maxProduct = Number(rows[0]!.products);
   const maxDocument = Number(rows[0]!.documents);
-  let seed = 12345;
-  // Deterministic, so two demo runs do the same kind of work.
-  const rnd = (n: number) => {
-    seed = (seed * 1103515245 + 12345) % 2147483648;
-    return 1 + (seed % n);
-  };
+  const rnd = (n: number) => 1 + Math.floor(Math.random() * n);
 
   const one = async (c: pg.Client) => {
     const roll = rnd(100);

@@ -147,7 +147,8 @@ export class Sampler {
       streaming = {
         position: position === undefined || position === null ? null : String(position),
         lagSeconds: lagSeconds === null ? null : Math.max(0, lagSeconds),
-        slot: slot ?? null,
+        // The source's position can trail what was confirmed by a few bytes (a heartbeat's end): never below 0.
+        slot: slot ? { ...slot, lagBytes: Math.max(0, slot.lagBytes), retainedBytes: Math.max(0, slot.retainedBytes) } : null,
         changes: streamedChanges,
         transactions: activity?.streamed?.transactions ?? 0,
       };
@@ -160,7 +161,7 @@ export class Sampler {
       rowsPerSec: Math.round(totalRate),
       changesPerSec: Math.round(changesPerSec),
       lagSeconds: streaming?.lagSeconds ?? null,
-      lagBytes: streaming?.slot?.lagBytes ?? null,
+      lagBytes: streaming?.slot ? streaming.slot.lagBytes : null,
       retainedBytes: streaming?.slot?.retainedBytes ?? null,
     });
     if (this.history.length > (this.opts.historySize ?? 3600)) this.history.shift();
