@@ -2,11 +2,25 @@ import { PgChangeSource } from '../adapters/postgres/cdc/change-source.js';
 import { CDC_CHECKPOINT, CDC_LAG } from '../core/cdc/streamer.js';
 import type { LagInfo } from '../core/ports/change-source.js';
 import { formatBytes } from '../progress/summary.js';
-import { withFlow } from './flow-context.js';
+import { FerryError } from '../core/errors.js';
+import { ACTIVITY_CHECKPOINT, RUN_ERROR_CHECKPOINT, type Activity, type RunError } from '../progress/activity.js';
+import { withMaybeFlow } from './flow-context.js';
 
-/** Progress read from the state store (and, when streaming, the slot's lag from the source): works from any terminal. */
+/**
+ * Exit 0, or 1 when the flow's last run failed (its cause is shown).
+ * Progress read from the state store (and, when streaming, the slot's lag from the source): works from any terminal. */
 export async function statusCommand(path: string, opts: { json: boolean }): Promise<number> {
-  return withFlow(path, async ({ config, store, flow }) => {
+  return withMaybeFlow(path, async ({ config, store, flow: found, id }) => {
+    const runError = ((await store.getCheckpoint(id, RUN_ERROR_CHECKPOINT)) ?? undefined) as RunError | undefined;
+    const activity = (await store.getCheckpoint(id, ACTIVITY_CHECKPOINT)) as Activity | undefined;
+    if (!found) {
+      // The run failed before it had a plan (a connection or a check): the cause is all there is to show.
+      if (!runError) throw new FerryError(`flow ${id} is not in ${config.state.path}`, `start it with \`ferry run ${path}\``);
+      if (opts.json) process.stdout.write(`${JSON.stringify({ flow: id, phase: 'failed', failure: runError }, null, 2)}\n`);
+      else process.stdout.write(`${failureLines(id, runError).join('\n')}\n`);
+      return 1;
+    }
+    const flow = found;
     const counts = await store.countJobs(flow.id);
     const failed = await store.listJobs(flow.id, 'failed');
     let cdc: { position: unknown; lagSeconds?: number; slot?: LagInfo } | undefined;
@@ -21,10 +35,13 @@ export async function statusCommand(path: string, opts: { json: boolean }): Prom
       cdc = { position, lagSeconds, slot };
     }
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ flow: flow.id, phase: flow.phase, tables: counts, failed, cdc }, null, 2)}\n`);
-      return 0;
+      const phase = runError ? 'failed' : flow.phase;
+      process.stdout.write(
+        `${JSON.stringify({ flow: flow.id, phase, ...(runError ? { failure: runError } : {}), tables: counts, failed, cdc, warnings: activity?.warnings ?? [] }, null, 2)}\n`,
+      );
+      return runError ? 1 : 0;
     }
-    const lines = [`flow ${flow.id}: ${flow.phase}${flow.error ? ` (${flow.error})` : ''}`];
+    const lines = runError ? failureLines(flow.id, runError) : [`flow ${flow.id}: ${flow.phase}${flow.error ? ` (${flow.error})` : ''}`];
     for (const [table, c] of Object.entries(counts)) {
       const pct = c.estimatedRows > 0 ? Math.min(100, (100 * c.rows) / c.estimatedRows) : c.done === c.total ? 100 : 0;
       lines.push(
@@ -42,7 +59,15 @@ export async function statusCommand(path: string, opts: { json: boolean }): Prom
         lines.push('  slot: not found (not created yet, or dropped by `ferry cleanup`)');
       }
     }
+    for (const w of (activity?.warnings ?? []).slice(-5)) lines.push(`  warning (${new Date(w.at).toISOString()}): ${w.message}`);
     process.stdout.write(`${lines.join('\n')}\n`);
-    return 0;
+    return runError ? 1 : 0;
   });
+}
+
+function failureLines(id: string, e: RunError): string[] {
+  const lines = [`flow ${id}: FAILED during ${e.phase} at ${new Date(e.at).toISOString()}: ${e.message}`];
+  if (e.hint) lines.push(`  what to do: ${e.hint}`);
+  lines.push('  (run `ferry run` again once fixed: it resumes where the flow stands)');
+  return lines;
 }
