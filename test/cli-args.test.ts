@@ -16,7 +16,7 @@ describe('argument parsing', () => {
     const verify = COMMANDS.verify!;
     expect(() => parseCommand(verify, ['f.yaml', '--reapir'])).toThrow(/unknown option `--reapir`: did you mean `--repair`\?/);
     expect(() => parseCommand(verify, ['f.yaml', 'g.yaml'])).toThrow(UsageError);
-    expect(() => parseCommand(verify, [])).toThrow(/needs <config.yaml>/);
+    expect(() => parseCommand(verify, [])).toThrow(/needs <config.yaml>: give exactly one config file/);
     expect(() => parseCommand(COMMANDS.ui!, ['f.yaml', '--port'])).toThrow(/`--port` needs a value/);
     expect(() => parseCommand(verify, ['f.yaml', '--repair=yes'])).toThrow(/takes no value/);
     expect(parseCommand(verify, ['f.yaml', '--repair', '--json'])).toMatchObject({ positionals: ['f.yaml'], values: { repair: true, json: true } });

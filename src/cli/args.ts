@@ -55,7 +55,7 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
   const required = spec.positionals.filter((p) => !p.endsWith('?')).length;
   const max = spec.positionals.length;
   if (parsed.positionals.length < required) {
-    throw new UsageError(`\`ferry ${spec.name}\` needs ${spec.positionals.filter((p) => !p.endsWith('?')).map((p) => `<${p}>`).join(' ')}, e.g. \`ferry ${spec.name} ferry.yaml\``, spec.name);
+    throw new UsageError(`\`ferry ${spec.name}\` needs <${spec.positionals[0]}>: give exactly one config file, e.g. \`ferry ${spec.name} ferry.yaml\``, spec.name);
   }
   if (parsed.positionals.length > max) {
     const extra = parsed.positionals.slice(max);

@@ -14,11 +14,12 @@ export async function statusCommand(path: string, opts: { json: boolean }): Prom
     const runError = ((await store.getCheckpoint(id, RUN_ERROR_CHECKPOINT)) ?? undefined) as RunError | undefined;
     const activity = (await store.getCheckpoint(id, ACTIVITY_CHECKPOINT)) as Activity | undefined;
     if (!found) {
-      // The run failed before it had a plan (a connection or a check): the cause is all there is to show.
-      if (!runError) throw new FerryError(`flow ${id} is not in ${config.state.path}`, `start it with \`ferry run ${path}\``);
-      if (opts.json) process.stdout.write(`${JSON.stringify({ flow: id, phase: 'failed', failure: runError }, null, 2)}\n`);
-      else process.stdout.write(`${failureLines(id, runError).join('\n')}\n`);
-      return 1;
+      // The run failed before its plan was stored (a connection, a check): the flow is not there, but why is known.
+      throw new FerryError(
+        `flow ${id} is not in ${config.state.path}` +
+          (runError ? `: its last run failed during ${runError.phase} at ${new Date(runError.at).toISOString()}: ${runError.message}` : ''),
+        runError?.hint ?? `start it with \`ferry run ${path}\``,
+      );
     }
     const flow = found;
     const counts = await store.countJobs(flow.id);
