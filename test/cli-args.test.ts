@@ -63,3 +63,32 @@ describe('the ferry binary', () => {
     expect(r.stderr).toContain('--yes');
   });
 });
+
+describe('quoted names in include, exclude and rename', () => {
+  it('matches a part in double quotes literally: dots, wildcards and doubled quotes', async () => {
+    const { selectTables, splitQualifiedName } = await import('../src/core/selection.js');
+    const tables = [
+      { schema: 'app', name: 'odd.name "quoted"' },
+      { schema: 'app', name: 'odd' },
+      { schema: 'my.schema', name: 'a*b' },
+      { schema: 'my.schema', name: 'ab' },
+    ];
+    expect(splitQualifiedName('app."odd.name ""quoted"""')).toEqual([{ text: 'app', quoted: false }, { text: 'odd.name "quoted"', quoted: true }]);
+    expect(splitQualifiedName('a.b."c"')).toBeUndefined();
+    expect(splitQualifiedName('app."unterminated')).toBeUndefined();
+    const pick = (include: string[], rename: Record<string, string> = {}) =>
+      selectTables(tables, { include, exclude: [], rename }).map((t) => `${t.source.schema}|${t.source.name} -> ${t.target.schema}|${t.target.name}`);
+    expect(pick(['app."odd.name ""quoted"""'])).toEqual(['app|odd.name "quoted" -> app|odd.name "quoted"']);
+    expect(pick(['"my.schema"."a*b"'])).toEqual(['my.schema|a*b -> my.schema|a*b']);
+    expect(pick(['"my.schema".*'])).toHaveLength(2);
+    expect(pick(['"my.schema"."a*b"'], { '"my.schema".*': 'plain.*' })).toEqual(['my.schema|a*b -> plain|a*b']);
+    expect(pick(['app."odd.name ""quoted"""'], { 'app."odd.name ""quoted"""': 'app."odd.name"' })).toEqual(['app|odd.name "quoted" -> app|odd.name']);
+  });
+
+  it('accepts quoted patterns in the config and explains the syntax when one is malformed', async () => {
+    const { parseConfig } = await import('../src/config/load.js');
+    const base = { source: { url: 'postgres://u@h/d' }, target: { url: 'postgres://u@h/e' } };
+    expect(parseConfig({ ...base, include: ['app."odd.name"'] }).include).toEqual(['app."odd.name"']);
+    expect(() => parseConfig({ ...base, include: ['app.odd.name'] })).toThrow(/include\[0\]: expected `schema.table`.*quote a part/);
+  });
+});
