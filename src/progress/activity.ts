@@ -78,17 +78,25 @@ export class ActivityRecorder {
   }
 
   count(side: 'received' | 'applied', changes: Change[]): void {
-    for (const c of changes) {
-      for (const table of c.op === 'truncate' ? c.tables : [c.table]) {
-        let t = this.activity.tables[table];
-        if (!t) {
-          if (Object.keys(this.activity.tables).length >= MAX_TABLES) continue;
-          t = this.activity.tables[table] = { received: zero(), applied: zero() };
-        }
-        t[side][c.op]++;
+    const m = new Map<string, KindCounts>();
+    tally(m, changes);
+    this.add(side, m);
+  }
+
+  private credit(applied: Map<string, KindCounts>): void {
+    this.add('applied', applied);
+  }
+
+  private add(side: 'received' | 'applied', counts: Map<string, KindCounts>): void {
+    for (const [table, k] of counts) {
+      let t = this.activity.tables[table];
+      if (!t) {
+        if (Object.keys(this.activity.tables).length >= MAX_TABLES) continue;
+        t = this.activity.tables[table] = { received: zero(), applied: zero() };
       }
+      for (const op of Object.keys(k) as Kind[]) t[side][op] += k[op];
     }
-    this.dirty = true;
+    if (counts.size > 0) this.dirty = true;
   }
 
   /** A sink to tee beside the display: warnings and streaming totals. */
@@ -118,19 +126,21 @@ export class ActivityRecorder {
     const applier = override(target, {
       begin: async (flow, tables) => {
         const batch = await target.begin(flow, tables);
-        const open: Change[][] = [];
+        // Counted as they are applied, credited when the transaction commits. Only the counts are kept: holding
+        // the changes themselves would defeat the streamer's memory bound in a million-row transaction.
+        let open = new Map<string, KindCounts>();
         return override(batch, {
           apply: (cs) => {
-            open.push(cs);
+            tally(open, cs);
             return batch.apply(cs);
           },
           commit: async (position) => {
             await batch.commit(position);
-            for (const cs of open) this.count('applied', cs);
-            open.length = 0;
+            this.credit(open);
+            open = new Map();
           },
           rollback: async () => {
-            open.length = 0;
+            open = new Map();
             await batch.rollback();
           },
         });
@@ -154,6 +164,16 @@ export class ActivityRecorder {
     this.timer = undefined;
     this.dirty = true;
     await this.flush();
+  }
+}
+
+function tally(into: Map<string, KindCounts>, changes: Change[]): void {
+  for (const c of changes) {
+    for (const table of c.op === 'truncate' ? c.tables : [c.table]) {
+      let k = into.get(table);
+      if (!k) into.set(table, (k = zero()));
+      k[c.op]++;
+    }
   }
 }
 
