@@ -141,7 +141,7 @@ function assertKeylessResumable(flow: FlowRecord, jobs: JobRecord[]): void {
   if (stuck.length > 0) {
     throw new FerryError(
       `the copy of ${stuck.join(', ')} (no primary key) was interrupted; with changes streaming it cannot be resumed without duplicating rows`,
-      'run `ferry cleanup` with this config, empty the target, and run again; or give the table a primary key',
+      'start the flow over: `ferry reset` with this config, then empty the target (or set target.onExistingRows: truncate) and run again; or give the table a primary key',
     );
   }
 }
