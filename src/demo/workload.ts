@@ -29,6 +29,8 @@ export async function runWorkload(opts: WorkloadOptions): Promise<WorkloadCounts
   const perClientMs = 1000 / ((opts.rate ?? 150) / clients);
   const until = Date.now() + opts.seconds * 1000;
   const bounds = new pg.Client({ connectionString: opts.url });
+  // A server that goes away (Ctrl-C stops the demo's servers) must end the workload, not crash the process.
+  bounds.on('error', () => {});
   await bounds.connect();
   const { rows } = await bounds.query<{ customers: string; products: string; documents: string }>(
     `SELECT (SELECT max(id) FROM shop.customers)::text AS customers, (SELECT max(n) FROM shop.products)::text AS products,
@@ -101,6 +103,7 @@ export async function runWorkload(opts: WorkloadOptions): Promise<WorkloadCounts
 
   const worker = async (i: number) => {
     const c = new pg.Client({ connectionString: opts.url, application_name: `ferry-demo-shop-${i}` });
+    c.on('error', () => {});
     await c.connect();
     try {
       let next = Date.now() + i * (perClientMs / clients);
