@@ -1,7 +1,7 @@
 import type { ProgressSink } from '../core/progress.js';
 import type { KindCounts } from '../progress/activity.js';
 import { createLogProgress } from '../progress/log-progress.js';
-import { createLogger } from '../progress/logger.js';
+import { createLogger, redactUrl } from '../progress/logger.js';
 import { createStreamReporter } from '../progress/stream-reporter.js';
 import { createTtyProgress } from '../progress/tty-progress.js';
 import { createTtyStreamView, type TtyStreamView } from '../progress/tty-stream.js';
