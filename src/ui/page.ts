@@ -90,7 +90,7 @@ function render(s) {
   $("total-rate").textContent = count(t.rate) + "/s"; $("total-eta").textContent = t.etaSeconds != null ? "ETA " + dur(t.etaSeconds) : "";
   const st = s.streaming;
   $("lag-seconds").textContent = st && st.lagSeconds != null ? st.lagSeconds.toFixed(2) + " s" : "–";
-  $("lag-bytes").textContent = st && st.slot ? bytes(st.slot.lagBytes) + " behind · slot " + (st.slot.active ? "active" : "inactive") : "";
+  $("lag-bytes").textContent = st && st.slot ? bytes(st.slot.lagBytes) + " behind · slot " + (st.slot.active ? "active" : "inactive") + (st.reconnects ? " · " + st.reconnects + " reconnects" : "") : "";
   $("changes-applied").textContent = st ? count(st.changes) : "–";
   const last = s.history[s.history.length - 1];
   $("changes-rate").textContent = st ? count(last ? last.changesPerSec : 0) + "/s · " + count(st.transactions) + " transactions" : "";

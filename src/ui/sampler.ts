@@ -2,7 +2,7 @@
  * The dashboard's model: samples a flow from its state store about once a second (the same records `ferry status`
  * reads) and keeps a bounded history for the graphs, so a page opened late still sees the last hour.
  */
-import { CDC_CHECKPOINT, CDC_LAG } from '../core/cdc/streamer.js';
+import { CDC_CHECKPOINT, CDC_LAG, CDC_LIVE, type LiveStatus } from '../core/cdc/streamer.js';
 import type { LagInfo } from '../core/ports/change-source.js';
 import type { JobCounts, StateStore } from '../core/ports/state-store.js';
 import { ACTIVITY_CHECKPOINT, RUN_ERROR_CHECKPOINT, type Activity, type RunError } from '../progress/activity.js';
@@ -46,6 +46,7 @@ export interface DashboardState {
     slot: LagInfo | null;
     changes: number;
     transactions: number;
+    reconnects: number;
   } | null;
   changes: Activity['tables'];
   warnings: Activity['warnings'];
@@ -134,6 +135,8 @@ export class Sampler {
     const totalEst = tables.reduce((a, t) => a + t.estimatedRows, 0);
 
     let streaming: DashboardState['streaming'] = null;
+    let reconnects = 0;
+    let streamWarning: { at: number; message: string } | undefined;
     let changesPerSec = 0;
     const streamedChanges = activity?.streamed?.changes ?? 0;
     if (this.opts.cdc) {
@@ -142,8 +145,16 @@ export class Sampler {
         store.getCheckpoint(id, CDC_LAG).catch(() => undefined) as Promise<{ sourceTime: number; appliedAt: number } | undefined>,
         this.opts.slotLag?.().catch(() => undefined),
       ]);
-      // As `ferry status` computes it: the last applied transaction's age, plus the time since when changes wait.
-      const lagSeconds = lag ? (lag.appliedAt - lag.sourceTime + (slot && slot.lagBytes > 0 ? now - lag.appliedAt : 0)) / 1000 : null;
+      // As `ferry status` computes it: the last applied transaction's age, plus the time since when changes wait;
+      // and the streamer's live record (lag from the oldest uncommitted change), grown when it goes stale.
+      let lagSeconds = lag ? (lag.appliedAt - lag.sourceTime + (slot && slot.lagBytes > 0 ? now - lag.appliedAt : 0)) / 1000 : null;
+      const live = (await store.getCheckpoint(id, CDC_LIVE).catch(() => undefined)) as LiveStatus | undefined;
+      if (live) {
+        const stale = Math.max(0, now - live.at - 3000);
+        lagSeconds = Math.max(lagSeconds ?? 0, (live.lagMs + (slot && slot.lagBytes > 0 ? stale : 0)) / 1000);
+        reconnects = live.reconnects;
+        if (live.warning) streamWarning = live.warning;
+      }
       streaming = {
         position: position === undefined || position === null ? null : String(position),
         lagSeconds: lagSeconds === null ? null : Math.max(0, lagSeconds),
@@ -151,6 +162,7 @@ export class Sampler {
         slot: slot ? { ...slot, lagBytes: Math.max(0, slot.lagBytes), retainedBytes: Math.max(0, slot.retainedBytes) } : null,
         changes: streamedChanges,
         transactions: activity?.streamed?.transactions ?? 0,
+        reconnects,
       };
       if (this.last && dt > 0) changesPerSec = Math.max(0, (streamedChanges - this.last.changes) / dt);
     }
@@ -183,7 +195,8 @@ export class Sampler {
       },
       streaming,
       changes: activity?.tables ?? {},
-      warnings: activity?.warnings ?? [],
+      // The streamer's own last warning (a reconnect, say) joins the run's, once.
+      warnings: [...(activity?.warnings ?? []), ...(streamWarning && !(activity?.warnings ?? []).some((w) => w.message === streamWarning!.message) ? [streamWarning] : [])].sort((a, b) => a.at - b.at),
       failedRanges: failed.map((j) => ({ table: j.table, label: j.label, error: j.error ?? 'failed' })),
       history: [...this.history],
     };
