@@ -1,7 +1,6 @@
 import { hostname } from 'node:os';
-import pg from 'pg';
 import { PgChangeSource } from '../adapters/postgres/cdc/change-source.js';
-import { connect, pgEndpoint } from '../adapters/postgres/connect.js';
+import { dropTargetBookkeeping } from './bookkeeping.js';
 import { FerryError } from '../core/errors.js';
 import { withFlow } from './flow-context.js';
 
@@ -22,18 +21,7 @@ export async function cleanupCommand(path: string): Promise<number> {
       } finally {
         await source.close();
       }
-      const target: pg.Client = await connect(pgEndpoint(config.target, 'target'));
-      try {
-        await target.query(`DELETE FROM _ferry.snapshot_progress WHERE flow = $1`, [flow.id]).catch(() => {});
-        await target.query(`DELETE FROM _ferry.cdc_position WHERE flow = $1`, [flow.id]).catch(() => {});
-        // The schema goes when no other flow uses it.
-        const { rows } = await target.query(
-          `SELECT (SELECT count(*) FROM _ferry.snapshot_progress) + (SELECT count(*) FROM _ferry.cdc_position) AS n`,
-        ).catch(() => ({ rows: [{ n: '0' }] }));
-        if (Number(rows[0]?.n ?? 0) === 0) await target.query('DROP SCHEMA IF EXISTS _ferry CASCADE');
-      } finally {
-        await target.end();
-      }
+      await dropTargetBookkeeping(config.target, flow.id);
       await store.updateFlow(flow.id, { phase: 'done' });
       process.stdout.write(`flow ${flow.id}: replication slot and publication dropped; target bookkeeping removed\n`);
       return 0;

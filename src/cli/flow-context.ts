@@ -10,10 +10,19 @@ export interface FlowContext {
   config: LoadedConfig;
   store: StateStore;
   flow: FlowRecord;
+  id: string;
 }
 
 /** Load the config and the flow it names from the local state store, for commands that act on an existing flow. */
 export async function withFlow<T>(path: string, fn: (ctx: FlowContext) => Promise<T>): Promise<T> {
+  return withMaybeFlow(path, ({ flow, ...rest }) => {
+    if (!flow) throw new FerryError(`flow ${rest.id} is not in ${rest.config.state.path}`, `start it with \`ferry run ${path}\``);
+    return fn({ ...rest, flow });
+  });
+}
+
+/** The same, also for a flow without a record (a run that failed before its plan was stored). */
+export async function withMaybeFlow<T>(path: string, fn: (ctx: Omit<FlowContext, 'flow'> & { flow: FlowRecord | undefined }) => Promise<T>): Promise<T> {
   const config = await loadConfigFile(path);
   if (!existsSync(config.state.path)) {
     throw new FerryError(`no state at ${config.state.path}: this flow has not run yet`, `start it with \`ferry run ${path}\``);
@@ -21,9 +30,7 @@ export async function withFlow<T>(path: string, fn: (ctx: FlowContext) => Promis
   const store = await openLocalStateStore(config.state.path);
   try {
     const id = flowIdOf(config);
-    const flow = await store.getFlow(id);
-    if (!flow) throw new FerryError(`flow ${id} is not in ${config.state.path}`, `start it with \`ferry run ${path}\``);
-    return await fn({ config, store, flow });
+    return await fn({ config, store, flow: await store.getFlow(id), id });
   } finally {
     await store.close();
   }

@@ -1,75 +1,207 @@
 /**
- * `ferry` command line. Thin: parses arguments, builds the sinks, calls a runtime, maps errors to exit codes.
- * Exit codes: 0 success, 1 failure (the message says what and what to do), 2 usage error, 130 interrupted.
+ * `ferry` command line. Thin: parses arguments strictly (src/cli/args.ts), builds the sinks, calls a runtime, maps
+ * errors to exit codes.
+ *
+ * Exit codes: 0 success; 1 failure (an error whose message says what to do, or `verify` found differences);
+ * 2 usage error (unknown command or option, missing argument, `reset` without confirmation); 130 interrupted.
  */
-import { planCommand } from './plan-command.js';
-import { runCommand } from './run-command.js';
-import { statusCommand } from './status-command.js';
+import { readFileSync } from 'node:fs';
+import { commandHelp, parseCommand, positiveNumber, suggest, UsageError, type CommandSpec } from './args.js';
+
+const CONFIG = ['config.yaml'];
+
+const uiOptions = {
+  'ui-host': { type: 'string', value: 'HOST', help: 'address for the dashboard (default 127.0.0.1; any other needs --ui-token or gets a random one)' },
+  'ui-port': { type: 'string', value: 'PORT', help: 'port for the dashboard (default 4280; 0 picks a free one)' },
+  'ui-token': { type: 'string', value: 'TOKEN', help: 'a secret the dashboard asks for (required off 127.0.0.1)' },
+} as const;
+
+export const COMMANDS: Record<string, CommandSpec> = {
+  run: {
+    name: 'run',
+    summary: 'copy (and with mode snapshot+cdc, stream) the selected tables; run again to resume',
+    positionals: CONFIG,
+    options: { ui: { type: 'boolean', help: 'also serve the live dashboard (see `ferry ui --help`)' }, ...uiOptions },
+    details: 'Ctrl-C stops after the chunks in flight (snapshot) or commits and checkpoints (streaming).\nOn a terminal: live bars; otherwise JSON lines on stderr.',
+  },
+  plan: { name: 'plan', summary: 'show the tables and ranges a run would copy, and check the target; writes nothing', positionals: CONFIG, options: {} },
+  status: {
+    name: 'status',
+    summary: "a flow's progress, streaming lag, and why it failed if it did",
+    positionals: CONFIG,
+    options: { json: { type: 'boolean', help: 'print one JSON document (for scripts)' } },
+  },
+  verify: {
+    name: 'verify',
+    summary: 'compare source and target by per-range checksums; exit 0 only when identical',
+    positionals: CONFIG,
+    options: {
+      repair: { type: 'boolean', help: 'copy the differing ranges again, then verify them' },
+      json: { type: 'boolean', help: 'print the report as JSON' },
+    },
+  },
+  stop: {
+    name: 'stop',
+    summary: "cutover: the streamer applies everything up to the source's current position, sets sequences, and exits",
+    positionals: CONFIG,
+    options: { 'no-wait': { type: 'boolean', help: 'return at once instead of waiting for the drain' } },
+  },
+  cleanup: {
+    name: 'cleanup',
+    summary: "drop the replication slot and publication, and Ferry's bookkeeping on the target (keeps the state file)",
+    positionals: CONFIG,
+    options: {},
+  },
+  reset: {
+    name: 'reset',
+    summary: 'discard the flow to begin again: drop its slot, publication, `_ferry` on the target, and its local state',
+    positionals: CONFIG,
+    options: { yes: { type: 'boolean', short: 'y', help: 'do not ask for confirmation (required without a terminal)' } },
+    details: "The target's tables and rows are kept: empty them or set target.onExistingRows: truncate before running again.",
+  },
+  ui: {
+    name: 'ui',
+    summary: 'a live web dashboard of the flow, read from the same state store as `ferry status`',
+    positionals: CONFIG,
+    options: {
+      host: { type: 'string', value: 'HOST', help: 'address to listen on (default 127.0.0.1; any other needs --token or gets a random one)' },
+      port: { type: 'string', value: 'PORT', help: 'port (default 4280; 0 picks a free one)' },
+      token: { type: 'string', value: 'TOKEN', help: 'a secret the dashboard asks for (required off 127.0.0.1)' },
+    },
+  },
+  demo: {
+    name: 'demo',
+    summary: 'a whole migration between two embedded PostgreSQL servers: snapshot, live changes, cutover, verify',
+    positionals: [],
+    options: {
+      scale: { type: 'string', value: 'N', help: 'size of the sample shop (1 = about a million rows; default 0.3)' },
+      seconds: { type: 'string', value: 'N', help: 'how long the workload runs while Ferry streams (default 20)' },
+      ui: { type: 'boolean', help: 'serve the live dashboard during the demo' },
+      ...uiOptions,
+    },
+  },
+  aws: {
+    name: 'aws',
+    summary: 'the AWS runtime: `ferry aws start <config.yaml>` [--no-follow], `ferry aws status <config.yaml>`',
+    positionals: [],
+    options: {},
+  },
+};
 
 const USAGE = `ferry: move a live database to another one and keep it in sync
 
-usage:
-  ferry run <config.yaml>      copy (and with mode snapshot+cdc, stream) the selected tables
-  ferry plan <config.yaml>     show the tables and ranges a run would copy; writes nothing
-  ferry status <config.yaml>   show a flow's progress and streaming lag [--json]
-  ferry verify <config.yaml>   compare source and target by per-range checksums [--repair] [--json]
-  ferry stop <config.yaml>     drain the streamer up to the source's current position, then stop it [--no-wait]
-  ferry cleanup <config.yaml>  drop the replication slot and publication, and Ferry's bookkeeping on the target
-  ferry aws start <config.yaml>   start the deployed AWS workflow with this config and follow it [--no-follow]
-  ferry aws status <config.yaml>  the flow's state in DynamoDB and its recent executions
-  ferry demo [--scale N]       migrate a sample database between two embedded PostgreSQL servers
+usage: ferry <command> [arguments] [options]      ferry <command> --help for its options
+
+${Object.values(COMMANDS)
+  .map((c) => `  ${c.name.padEnd(8)} ${c.summary}`)
+  .join('\n')}
+
+  --version  print the version         --help  this help
+
+exit codes: 0 success, 1 failure (or verify found differences), 2 usage error, 130 interrupted
 `;
+
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const flags = new Set(rest.filter((a) => a.startsWith('--')));
-  const args = rest.filter((a) => !a.startsWith('--'));
-  switch (command) {
-    case 'run':
-      return needConfig(args, (path) => runCommand(path));
-    case 'plan':
-      return needConfig(args, (path) => planCommand(path));
-    case 'status':
-      return needConfig(args, (path) => statusCommand(path, { json: flags.has('--json') }));
-    case 'verify':
-      return needConfig(args, async (path) => (await import('./verify-command.js')).verifyCommand(path, { repair: flags.has('--repair'), json: flags.has('--json') }));
-    case 'stop':
-      return needConfig(args, async (path) => (await import('./stop-command.js')).stopCommand(path, { wait: !flags.has('--no-wait') }));
-    case 'cleanup':
-      return needConfig(args, async (path) => (await import('./cleanup-command.js')).cleanupCommand(path));
-    case 'aws': {
-      const { awsCommand } = await import('./aws-command.js');
-      const valued = new Map<string, string>();
-      rest.forEach((a, i) => {
-        if (a.startsWith('--')) valued.set(a, rest[i + 1] && !rest[i + 1]!.startsWith('--') ? rest[i + 1]! : '');
-      });
-      const positional = rest.filter((a, i) => !a.startsWith('--') && !(i > 0 && rest[i - 1]!.startsWith('--state-')));
-      return awsCommand(positional[0], positional[1], valued);
-    }
-    case 'demo': {
-      const { demoCommand } = await import('./demo-command.js');
-      const i = rest.indexOf('--scale');
-      const scale = i >= 0 ? Number(rest[i + 1]) : 1;
-      if (!(scale > 0)) return usage('--scale takes a positive number');
-      return demoCommand({ scale });
-    }
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(USAGE);
-      return command === undefined ? 2 : 0;
-    default:
-      return usage(`unknown command \`${command}\``);
+  try {
+    return await dispatch(command, rest);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    const see = err.command ? `see \`ferry ${err.command} --help\`` : 'see `ferry --help`';
+    process.stderr.write(`ferry: ${err.message}\n  ${see}\n`);
+    return 2;
   }
 }
 
-function needConfig(args: string[], fn: (path: string) => Promise<number>): Promise<number> {
-  if (args.length !== 1) return Promise.resolve(usage('give exactly one config file, e.g. `ferry run ferry.yaml`'));
-  return fn(args[0]!);
+async function dispatch(command: string | undefined, rest: string[]): Promise<number> {
+  switch (command) {
+    case undefined:
+      process.stderr.write(USAGE);
+      return 2;
+    case 'help':
+    case '--help':
+    case '-h':
+      if (command === 'help' && rest[0] && COMMANDS[rest[0]]) return help(COMMANDS[rest[0]]!);
+      process.stdout.write(USAGE);
+      return 0;
+    case '--version':
+    case '-v':
+    case 'version':
+      process.stdout.write(`ferry ${version()}\n`);
+      return 0;
+    case 'aws':
+      return aws(rest);
+  }
+  const spec = COMMANDS[command];
+  if (!spec) {
+    const near = suggest(command, Object.keys(COMMANDS));
+    throw new UsageError(`unknown ${command.startsWith('-') ? 'option' : 'command'} \`${command}\`${near ? `: did you mean \`ferry ${near}\`?` : ''}`);
+  }
+  const { positionals, values, help: wantsHelp } = parseCommand(spec, rest);
+  if (wantsHelp) return help(spec);
+  const path = positionals[0]!;
+  const ui = uiFlags(values, spec.name === 'ui' ? '' : 'ui-');
+  switch (spec.name) {
+    case 'run':
+      return (await import('./run-command.js')).runCommand(path, { ui: values.ui ? ui : undefined });
+    case 'plan':
+      return (await import('./plan-command.js')).planCommand(path);
+    case 'status':
+      return (await import('./status-command.js')).statusCommand(path, { json: values.json === true });
+    case 'verify':
+      return (await import('./verify-command.js')).verifyCommand(path, { repair: values.repair === true, json: values.json === true });
+    case 'stop':
+      return (await import('./stop-command.js')).stopCommand(path, { wait: values['no-wait'] !== true });
+    case 'cleanup':
+      return (await import('./cleanup-command.js')).cleanupCommand(path);
+    case 'reset':
+      return (await import('./reset-command.js')).resetCommand(path, { yes: values.yes === true });
+    case 'ui':
+      return (await import('./ui-command.js')).uiCommand(path, ui);
+    case 'demo': {
+      const scale = positiveNumber(values, 'scale', 0.3);
+      const seconds = positiveNumber(values, 'seconds', 20);
+      return (await import('./demo-command.js')).demoCommand({ scale, seconds, ui: values.ui ? ui : undefined });
+    }
+  }
+  return 2;
 }
 
-function usage(message: string): number {
-  process.stderr.write(`ferry: ${message}\n\n${USAGE}`);
-  return 2;
+export interface UiFlags {
+  host: string;
+  port: number;
+  token?: string;
+}
+
+function uiFlags(values: Record<string, string | boolean | undefined>, prefix: string): UiFlags {
+  const port = values[`${prefix}port`];
+  const n = port === undefined ? 4280 : Number(port);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`\`--${prefix}port\` takes a port number (0-65535), not \`${String(port)}\``);
+  const token = values[`${prefix}token`];
+  return { host: String(values[`${prefix}host`] ?? '127.0.0.1'), port: n, token: typeof token === 'string' ? token : undefined };
+}
+
+function help(spec: CommandSpec): number {
+  process.stdout.write(commandHelp(spec));
+  return 0;
+}
+
+/** `ferry aws …` keeps its own small parser in aws-command.ts (subcommands are added there). */
+async function aws(rest: string[]): Promise<number> {
+  if (rest.length === 0 || rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${COMMANDS.aws!.summary}\n  --state-machine ARN, --state-table NAME: the deployment (default: .sst/outputs.json)\n`);
+    return rest.length === 0 ? 2 : 0;
+  }
+  const { awsCommand } = await import('./aws-command.js');
+  const valued = new Map<string, string>();
+  rest.forEach((a, i) => {
+    if (a.startsWith('--')) valued.set(a, rest[i + 1] && !rest[i + 1]!.startsWith('--') ? rest[i + 1]! : '');
+  });
+  const positional = rest.filter((a, i) => !a.startsWith('--') && !(i > 0 && rest[i - 1]!.startsWith('--state-')));
+  return awsCommand(positional[0], positional[1], valued);
 }

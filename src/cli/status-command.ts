@@ -2,11 +2,26 @@ import { PgChangeSource } from '../adapters/postgres/cdc/change-source.js';
 import { CDC_CHECKPOINT, CDC_LAG, CDC_LIVE, type LiveStatus } from '../core/cdc/streamer.js';
 import type { LagInfo } from '../core/ports/change-source.js';
 import { formatBytes } from '../progress/summary.js';
-import { withFlow } from './flow-context.js';
+import { FerryError } from '../core/errors.js';
+import { ACTIVITY_CHECKPOINT, RUN_ERROR_CHECKPOINT, type Activity, type RunError } from '../progress/activity.js';
+import { withMaybeFlow } from './flow-context.js';
 
-/** Progress read from the state store (and, when streaming, the slot's lag from the source): works from any terminal. */
+/**
+ * Exit 0, or 1 when the flow's last run failed (its cause is shown).
+ * Progress read from the state store (and, when streaming, the slot's lag from the source): works from any terminal. */
 export async function statusCommand(path: string, opts: { json: boolean }): Promise<number> {
-  return withFlow(path, async ({ config, store, flow }) => {
+  return withMaybeFlow(path, async ({ config, store, flow: found, id }) => {
+    const runError = ((await store.getCheckpoint(id, RUN_ERROR_CHECKPOINT)) ?? undefined) as RunError | undefined;
+    const activity = (await store.getCheckpoint(id, ACTIVITY_CHECKPOINT)) as Activity | undefined;
+    if (!found) {
+      // The run failed before its plan was stored (a connection, a check): the flow is not there, but why is known.
+      throw new FerryError(
+        `flow ${id} is not in ${config.state.path}` +
+          (runError ? `: its last run failed during ${runError.phase} at ${new Date(runError.at).toISOString()}: ${runError.message}` : ''),
+        runError?.hint ?? `start it with \`ferry run ${path}\``,
+      );
+    }
+    const flow = found;
     const counts = await store.countJobs(flow.id);
     const failed = await store.listJobs(flow.id, 'failed');
     let cdc: { position: unknown; lagSeconds?: number; slot?: LagInfo; reconnects?: number; warning?: { at: number; message: string } } | undefined;
@@ -29,10 +44,13 @@ export async function statusCommand(path: string, opts: { json: boolean }): Prom
       }
     }
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ flow: flow.id, phase: flow.phase, tables: counts, failed, cdc }, null, 2)}\n`);
-      return 0;
+      const phase = runError ? 'failed' : flow.phase;
+      process.stdout.write(
+        `${JSON.stringify({ flow: flow.id, phase, ...(runError ? { failure: runError } : {}), tables: counts, failed, cdc, warnings: activity?.warnings ?? [] }, null, 2)}\n`,
+      );
+      return runError ? 1 : 0;
     }
-    const lines = [`flow ${flow.id}: ${flow.phase}${flow.error ? ` (${flow.error})` : ''}`];
+    const lines = runError ? failureLines(flow.id, runError) : [`flow ${flow.id}: ${flow.phase}${flow.error ? ` (${flow.error})` : ''}`];
     for (const [table, c] of Object.entries(counts)) {
       const pct = c.estimatedRows > 0 ? Math.min(100, (100 * c.rows) / c.estimatedRows) : c.done === c.total ? 100 : 0;
       lines.push(
@@ -52,7 +70,15 @@ export async function statusCommand(path: string, opts: { json: boolean }): Prom
       if (cdc.reconnects) lines.push(`  reconnects: ${cdc.reconnects}`);
       if (cdc.warning) lines.push(`  last warning (${Math.round((Date.now() - cdc.warning.at) / 1000)} s ago): ${cdc.warning.message}`);
     }
+    for (const w of (activity?.warnings ?? []).slice(-5)) lines.push(`  warning (${new Date(w.at).toISOString()}): ${w.message}`);
     process.stdout.write(`${lines.join('\n')}\n`);
-    return 0;
+    return runError ? 1 : 0;
   });
+}
+
+function failureLines(id: string, e: RunError): string[] {
+  const lines = [`flow ${id}: FAILED during ${e.phase} at ${new Date(e.at).toISOString()}: ${e.message}`];
+  if (e.hint) lines.push(`  what to do: ${e.hint}`);
+  lines.push('  (run `ferry run` again once fixed: it resumes where the flow stands)');
+  return lines;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { splitQualifiedName } from '../core/selection.js';
 
 /** A database endpoint: a URL, or fields. Values may use `${ENV}` (interpolated before validation). */
 const endpoint = z
@@ -10,6 +11,8 @@ const endpoint = z
     password: z.string().optional(),
     database: z.string().min(1).optional(),
     ssl: z.union([z.boolean(), z.enum(['disable', 'require', 'verify-full'])]).optional(),
+    /** PEM file of the CA(s) that signed the server's certificate, for `ssl: verify-full` (default: the system's). */
+    sslRootCert: z.string().min(1).optional(),
     /** Target only: what to do when a target table already has rows. */
     onExistingRows: z.enum(['fail', 'truncate']).optional(),
   })
@@ -20,7 +23,9 @@ const endpoint = z
 
 const pattern = z
   .string()
-  .regex(/^[^.]+\.[^.]+$/, 'expected `schema.table`, where either part may use * and ? wildcards');
+  .refine((p) => { const parts = splitQualifiedName(p); return parts !== undefined && (parts[1].quoted || !parts[1].text.includes('.')); }, {
+    message: 'expected `schema.table`, where either part may use * and ? wildcards; quote a part with a dot or a quote in it: `app."odd.name"`, `app."say ""hi"""`',
+  });
 
 export const configSchema = z
   .object({

@@ -1,7 +1,7 @@
 /**
  * Which source tables a flow copies and what they are called on the target. Pure: the adapters list the candidate
- * tables, this decides. Names are matched exactly as the database spells them (case-sensitive, no quoting), because
- * `public.Orders` and `public.orders` are two different tables in PostgreSQL.
+ * tables, this decides. Names are matched exactly as the database spells them (case-sensitive), because
+ * `public.Orders` and `public.orders` are two different tables in PostgreSQL; a part in double quotes is literal.
  */
 import { ConfigError } from './errors.js';
 import { tableKey, type TableName } from './model.js';
@@ -23,22 +23,74 @@ interface Pattern {
   specificity: number;
 }
 
-function hasWildcard(part: string): boolean {
-  return /[*?]/.test(part);
+/**
+ * One side of `schema.table`. A part in double quotes is literal: it may hold dots, `*`, `?` and (doubled) quotes,
+ * e.g. `"odd.schema"."Order ""Items"""`. Unquoted parts are globs.
+ */
+interface Part {
+  text: string;
+  quoted: boolean;
 }
 
-function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\*?]/g, (c) => (c === '*' ? '.*' : c === '?' ? '.' : `\\${c}`));
+function hasWildcard(part: string | Part): boolean {
+  return typeof part === 'string' ? /[*?]/.test(part) : !part.quoted && /[*?]/.test(part.text);
+}
+
+function globToRegExp(glob: string | Part): RegExp {
+  const part = typeof glob === 'string' ? { text: glob, quoted: false } : glob;
+  const body = part.text.replace(/[.+^${}()|[\]\\*?]/g, (c) => (part.quoted ? `\\${c}` : c === '*' ? '.*' : c === '?' ? '.' : `\\${c}`));
   return new RegExp(`^${body}$`, 's');
 }
 
-/** Split `schema.table` at the first dot (the config allows exactly one). */
-function splitPattern(text: string, field: string): [string, string] {
-  const dot = text.indexOf('.');
-  if (dot <= 0 || dot === text.length - 1) {
-    throw new ConfigError(`${field} \`${text}\` is not \`schema.table\``, 'write both parts, e.g. `public.*` or `sales.orders`');
+/** `schema.table`, either part possibly quoted; undefined when the text is not exactly two parts. */
+export function splitQualifiedName(text: string): [Part, Part] | undefined {
+  const parts: Part[] = [];
+  let i = 0;
+  while (i <= text.length) {
+    if (text[i] === '"') {
+      let out = '';
+      let j = i + 1;
+      for (;;) {
+        if (j >= text.length) return undefined; // unterminated quote
+        if (text[j] === '"') {
+          if (text[j + 1] === '"') {
+            out += '"';
+            j += 2;
+            continue;
+          }
+          break;
+        }
+        out += text[j++];
+      }
+      parts.push({ text: out, quoted: true });
+      i = j + 1;
+    } else {
+      // An unquoted table part runs to the end (an older config may hold `schema.a.b`); a schema part to the dot.
+      const dot = parts.length === 1 ? -1 : text.indexOf('.', i);
+      const end = dot < 0 ? text.length : dot;
+      const raw = text.slice(i, end);
+      if (raw.includes('"')) return undefined;
+      parts.push({ text: raw, quoted: false });
+      i = end;
+    }
+    if (i === text.length) break;
+    if (text[i] !== '.') return undefined;
+    i++;
   }
-  return [text.slice(0, dot), text.slice(dot + 1)];
+  if (parts.length !== 2 || parts.some((p) => p.text === '')) return undefined;
+  return [parts[0]!, parts[1]!];
+}
+
+/** Split `schema.table` (the config allows exactly one unquoted dot). */
+function splitPattern(text: string, field: string): [Part, Part] {
+  const parts = splitQualifiedName(text);
+  if (!parts) {
+    throw new ConfigError(
+      `${field} \`${text}\` is not \`schema.table\``,
+      'write both parts, e.g. `public.*` or `sales.orders`; quote a part that holds a dot or a quote: `sales."odd.name"`, `"my ""q"" schema".t`',
+    );
+  }
+  return parts;
 }
 
 function parsePattern(text: string, field: string): Pattern {
@@ -65,16 +117,18 @@ interface Rename {
 function parseRenames(rename: Record<string, string>): Rename[] {
   return Object.entries(rename).map(([from, to]) => {
     const field = `rename \`${from}\``;
-    const [schema, name] = splitPattern(to, `${field}: target`);
-    for (const part of [schema, name]) {
-      if (hasWildcard(part) && part !== '*') {
+    const [schemaPart, namePart] = splitPattern(to, `${field}: target`);
+    const [schema, name] = [schemaPart.text, namePart.text];
+    const keep = (p: Part) => !p.quoted && p.text === '*';
+    for (const part of [schemaPart, namePart]) {
+      if (hasWildcard(part) && !keep(part)) {
         throw new ConfigError(
           `${field}: target \`${to}\` may use \`*\` only as a whole part, meaning "keep the source's name"`,
           'write e.g. `sales.* -> archive.*` or `sales.orders -> archive.orders_2024`',
         );
       }
     }
-    return { from: parsePattern(from, field), schema: schema === '*' ? null : schema, name: name === '*' ? null : name };
+    return { from: parsePattern(from, field), schema: keep(schemaPart) ? null : schema, name: keep(namePart) ? null : name };
   });
 }
 

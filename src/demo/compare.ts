@@ -14,6 +14,7 @@ export interface TableComparison {
  */
 export async function compareTables(sourceUrl: string, targetUrl: string, schema: string): Promise<TableComparison[]> {
   const [a, b] = [new pg.Client({ connectionString: sourceUrl, types: rawTypes }), new pg.Client({ connectionString: targetUrl, types: rawTypes })];
+  for (const c of [a, b]) c.on('error', () => {});
   await Promise.all([a.connect(), b.connect()]);
   try {
     const { rows: tables } = await a.query<{ name: string }>(

@@ -3,10 +3,11 @@
  * number parsing anywhere), and the session runs in UTC with ISO dates so text output never depends on the server's
  * or the process's zone.
  */
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { describeEndpoint } from '../../config/endpoint.js';
 import type { EndpointConfig } from '../../config/schema.js';
-import { ConnectionError } from '../../core/errors.js';
+import { ConfigError, ConnectionError } from '../../core/errors.js';
 
 /**
  * Every connection fails fast instead of hanging: the whole startup (TCP, TLS, authentication) must finish within
@@ -54,7 +55,21 @@ export function pgEndpoint(e: EndpointConfig, role: 'source' | 'target'): PgEndp
   if (e.ssl !== undefined && e.ssl !== false && e.ssl !== 'disable') {
     config.ssl = e.ssl === 'verify-full' ? { rejectUnauthorized: true } : { rejectUnauthorized: false };
   }
+  if (e.sslRootCert !== undefined) {
+    if (e.ssl !== 'verify-full') {
+      throw new ConfigError(`${role}.sslRootCert is set but ${role}.ssl is ${JSON.stringify(e.ssl ?? 'unset')}`, `set ${role}.ssl: verify-full to check the server's certificate against it`);
+    }
+    config.ssl = { rejectUnauthorized: true, ca: readCaFile(e.sslRootCert, role) };
+  }
   return { config, display: `${role} ${describeEndpoint(e, { withUser: true, unparseable: '(unparseable url)' })}` };
+}
+
+function readCaFile(path: string, role: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${role}.sslRootCert: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 'give the path of a PEM file with the CA certificate(s)');
+  }
 }
 
 /** Connect, turning network and authentication failures into errors a user can act on. */

@@ -289,6 +289,18 @@ export class SqliteStateStore implements StateStore {
     this.db.prepare('DELETE FROM leases WHERE name = ? AND owner = ?').run(name, owner);
   }
 
+  /** `ferry reset`: forget the flow, its jobs, checkpoints and runner lease (other flows in the file stay). */
+  async deleteFlow(id: string): Promise<void> {
+    this.db
+      .transaction(() => {
+        this.db.prepare('DELETE FROM jobs WHERE flow = ?').run(id);
+        this.db.prepare('DELETE FROM checkpoints WHERE flow = ?').run(id);
+        this.db.prepare('DELETE FROM flows WHERE id = ?').run(id);
+        this.db.prepare('DELETE FROM leases WHERE name = ?').run(`runner:${id}`);
+      })
+      .immediate();
+  }
+
   async leaseOwner(name: string): Promise<string | undefined> {
     const row = this.db.prepare('SELECT owner FROM leases WHERE name = ? AND until > ?').get(name, Date.now()) as { owner: string } | undefined;
     return row?.owner;

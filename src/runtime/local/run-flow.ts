@@ -18,7 +18,8 @@ import { acquireLease, type HeldLease } from '../lease.js';
 import { streamFlow } from '../stream-flow.js';
 import { FerryError } from '../../core/errors.js';
 import { tableKey, type FlowRecord, type JobRecord, type TableSchema } from '../../core/model.js';
-import type { StartPoint } from '../../core/ports/change-source.js';
+import type { ChangeSource, StartPoint } from '../../core/ports/change-source.js';
+import type { ChangeTarget } from '../../core/ports/change-target.js';
 import { checkSourceAndTarget } from '../../adapters/postgres/preflight-safety.js';
 import type { ProgressSink } from '../../core/progress.js';
 import { finalizeSnapshot } from '../../core/snapshot/finalize.js';
@@ -31,6 +32,8 @@ export interface LocalRunOptions {
   config: LoadedConfig;
   progress: ProgressSink;
   signal?: AbortSignal;
+  /** Decorate the streaming adapters before streaming starts (the CLI counts changes per table for the dashboard). */
+  instrument?: (cdc: { changes: ChangeSource; applier: ChangeTarget }) => { changes: ChangeSource; applier: ChangeTarget };
 }
 
 export interface LocalRunResult {
@@ -127,7 +130,8 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
     }
 
     if (changes && applier && ['streaming', 'stopping', 'stopped'].includes(flow.phase)) {
-      const drained = await streamFlow({ changes, applier, store, progress }, flow, config, signal);
+      const cdcParts = opts.instrument ? opts.instrument({ changes, applier }) : { changes, applier };
+      const drained = await streamFlow({ ...cdcParts, store, progress }, flow, config, signal);
       // Cutover: inserts on the source moved its sequences while streaming; the target's must follow.
       if (drained) await finalizeSnapshot({ source, target, store }, flow);
       return { flow: flowId, resumed: planned.resumed, warnings, interrupted: !drained };
