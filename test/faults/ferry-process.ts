@@ -58,7 +58,7 @@ export class FerryProcess {
       if (this.expectingExit) return;
       const exit = { code: r.code, signal: r.signal, afterMs: Date.now() - started, stderr: tail(r.stderr) };
       this.unexpectedExits.push(exit);
-      this.opts.log(`ferry run exited by itself (code ${r.code}) after ${(exit.afterMs / 1000).toFixed(1)} s: ${exit.stderr.split('\n').slice(-3).join(' | ')}`);
+      this.opts.log(`ferry run exited by itself (code ${r.code}) after ${(exit.afterMs / 1000).toFixed(1)} s: ${errorLines(exit.stderr)}`);
       if (this.opts.restartOnExit) {
         await sleep(1000);
         if (!this.run && !this.expectingExit) this.start();
@@ -86,8 +86,10 @@ export class FerryProcess {
     this.expectingExit = true;
     const stop = await ferry(['stop', this.config]);
     if (stop.code !== 0) return `ferry stop exited ${stop.code}: ${tail(stop.stderr)}`;
-    const timer = sleep(timeoutMs).then(() => 'timeout' as const);
+    const cancel = new AbortController();
+    const timer = sleep(timeoutMs, undefined, { signal: cancel.signal }).then(() => 'timeout' as const, () => 'timeout' as const);
     const ended = await Promise.race([run.exited, timer]);
+    cancel.abort();
     if (ended === 'timeout') {
       await this.kill();
       return `ferry run did not exit within ${timeoutMs / 1000} s of \`ferry stop\``;
@@ -115,6 +117,13 @@ export class FerryProcess {
     await this.kill();
     await this.store.close();
   }
+}
+
+/** The lines of a process's stderr that say what went wrong (its error, not the stack frames under it). */
+export function errorLines(stderr: string, max = 3): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('at ') && !/^Node\.js v/.test(l));
+  const errors = lines.filter((l) => /error|what to do|Error:/i.test(l) && !l.startsWith('{'));
+  return (errors.length > 0 ? errors : lines).slice(-max).join(' | ');
 }
 
 function tail(s: string, n = 1500): string {

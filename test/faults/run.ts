@@ -26,7 +26,9 @@ try {
   if (which.has('source')) reports.push(await sourceRestartScenario(env, { seed: seed + 2, seedRows: 5000, log }));
 } finally {
   killAll();
+  const t0 = Date.now();
   await env.close();
+  log(`clusters removed (${Date.now() - t0} ms)`);
 }
 process.stdout.write(`\n${reports.map(formatReport).join('\n\n')}\n`);
 process.exitCode = reports.every((r) => r.failures.length === 0) ? 0 : 1;

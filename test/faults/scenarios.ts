@@ -18,7 +18,7 @@ import { writeConfig } from '../support/ferry-cli.js';
 import { startRestartableCluster, type RestartableCluster } from '../support/restartable-cluster.js';
 import { seededRng, type Rng } from '../support/rng.js';
 import { markerArrived, seedWorkload, startWorkload, writeMarker, type Workload, type WorkloadStats } from '../support/workload.js';
-import { FerryProcess, reached, type UnexpectedExit } from './ferry-process.js';
+import { errorLines, FerryProcess, reached, type UnexpectedExit } from './ferry-process.js';
 
 export interface FaultEnv {
   source: RestartableCluster;
@@ -153,7 +153,7 @@ async function finish(flow: Flow, lastFaultAt: number, convergeTimeoutMs: number
   report.restarts = ferry.restarts;
   report.unexpectedExits = ferry.unexpectedExits;
   for (const e of ferry.unexpectedExits) {
-    report.failures.push(`ferry run exited by itself (code ${e.code}) after ${(e.afterMs / 1000).toFixed(1)} s: ${e.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+    report.failures.push(`ferry run exited by itself (code ${e.code}) after ${(e.afterMs / 1000).toFixed(1)} s: ${errorLines(e.stderr)}`);
   }
   const cmp = await compareDatabases(flow.sourceUrl, flow.targetUrl, { schemas: ['fault'] });
   report.comparison = cmp;
@@ -180,6 +180,8 @@ export interface KillOptions extends CommonOptions {
   kills: number;
   /** How many of the kills to aim at the snapshot (the rest while streaming); default a third. */
   snapshotKills?: number;
+  /** The share of kills at any moment after the start, whatever the process is doing (default 0.2). */
+  blindShare?: number;
 }
 
 /** SIGKILL `ferry run` at random moments during the snapshot and while streaming, restarting it each time. */
@@ -194,7 +196,7 @@ export async function killScenario(env: FaultEnv, opts: KillOptions): Promise<Fa
       if (!ferry.running()) ferry.start();
       const t0 = ferry.startedAt;
       let aim: string;
-      const blind = rng.next() < 0.2;
+      const blind = rng.next() < (opts.blindShare ?? 0.2);
       if (blind) {
         // Any moment: waiting for the old lease, planning, preparing the slot, finalizing…
         aim = 'any moment';
@@ -211,12 +213,13 @@ export async function killScenario(env: FaultEnv, opts: KillOptions): Promise<Fa
         await sleep(rng.int(0, 3000));
       }
       const phase = (await ferry.phase()) ?? 'none';
+      const copied = phase === 'snapshot' ? `, ${await ferry.rowsCopied()} rows copied` : '';
       await ferry.kill();
       lastKill = Date.now();
       report.kills++;
       const label = phase === 'snapshot' || phase === 'streaming' ? phase : `other (${phase})`;
       report.killsByPhase[label] = (report.killsByPhase[label] ?? 0) + 1;
-      log(`kill ${i + 1}/${opts.kills}: aimed at ${aim}, phase ${phase}, ${((lastKill - t0) / 1000).toFixed(1)} s after start`);
+      log(`kill ${i + 1}/${opts.kills}: aimed at ${aim}, phase ${phase}${copied}, ${((lastKill - t0) / 1000).toFixed(1)} s after start`);
       if (i < opts.kills - 1) ferry.start();
     }
     await finish(flow, lastKill, 180_000);

@@ -148,7 +148,7 @@ function statement(kind: OpKind, r: Rng, keys: { nextId: number; nextOrder: numb
     case 'insert': {
       const id = keys.nextId++;
       const toasted = r.next() < 0.3;
-      return [`INSERT INTO fault.accounts (id, owner, balance, note, body) VALUES ($1, $2, $3, 'new', ${toasted ? `repeat(md5($1::text), 100)` : 'NULL'})`,
+      return [`INSERT INTO fault.accounts (id, owner, balance, note, body) VALUES ($1::bigint, $2, $3, 'new', ${toasted ? `repeat(md5($1::bigint::text), 100)` : 'NULL'})`,
         [id, r.int(0, 999), r.int(0, 1e6)]];
     }
     case 'updateSmall': // the TOASTed body, if any, is left alone: pgoutput sends it as "unchanged"
@@ -165,7 +165,7 @@ function statement(kind: OpKind, r: Rng, keys: { nextId: number; nextOrder: numb
       return [`DELETE FROM fault.accounts WHERE id = $1`, [anyId()]];
     case 'lineInsert': {
       const o = keys.nextOrder++;
-      return [`INSERT INTO fault.lines SELECT $1, l, l, 'sku' || $1 FROM generate_series(1, 3) l`, [o]];
+      return [`INSERT INTO fault.lines SELECT $1::int, l, l, 'sku' || $1::int FROM generate_series(1, 3) l`, [o]];
     }
     case 'lineUpdate':
       return [`UPDATE fault.lines SET qty = qty + 1 WHERE order_id = $1`, [anyOrder()]];
