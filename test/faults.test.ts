@@ -6,7 +6,9 @@
  * ordered rows, then a diff by key), and nothing may be lost or duplicated.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compareDatabases, formatComparison } from './support/compare.js';
 import { killAll } from './support/ferry-cli.js';
+import { withClient } from './support/workload.js';
 import { seedFromEnv } from './support/rng.js';
 import { formatReport, killScenario, sourceRestartScenario, startFaultEnv, targetOutageScenario, type FaultEnv, type FaultReport } from './faults/scenarios.js';
 
@@ -31,6 +33,23 @@ function check(r: FaultReport) {
 }
 
 describe(`faults (seed ${seed}; FERRY_FAULT_SEED=${seed} replays it)`, () => {
+  it('the comparer sees a lost, a duplicated and a changed row (and equal tables as equal)', async () => {
+    await Promise.all([env.source.createDatabase('cmp_src'), env.target.createDatabase('cmp_dst')]);
+    const [src, dst] = [env.source.urlFor('cmp_src'), env.target.urlFor('cmp_dst')];
+    const ddl = `CREATE SCHEMA fault; CREATE TABLE fault.k (a int, b text, v text, PRIMARY KEY (a, b)); CREATE TABLE fault.nokey (v text);
+                 INSERT INTO fault.k SELECT g, 'x' || g, md5(g::text) FROM generate_series(1, 100) g; INSERT INTO fault.nokey VALUES ('p'), ('q')`;
+    await withClient(src, (c) => c.query(ddl));
+    await withClient(dst, (c) => c.query(ddl));
+    expect((await compareDatabases(src, dst, { schemas: ['fault'] })).equal).toBe(true);
+    await withClient(dst, (c) => c.query(`DELETE FROM fault.k WHERE a = 7; INSERT INTO fault.k VALUES (500, 'y', 'extra');
+      UPDATE fault.k SET v = 'changed' WHERE a = 9; INSERT INTO fault.nokey VALUES ('q')`));
+    const cmp = await compareDatabases(src, dst, { schemas: ['fault'] });
+    expect(cmp.equal).toBe(false);
+    expect({ lost: cmp.lost, duplicated: cmp.duplicated, changed: cmp.changed }).toEqual({ lost: 1, duplicated: 2, changed: 1 });
+    expect(formatComparison(cmp)).toMatch(/fault\.k .*lost 1, duplicated 1, changed 1 \(lost \(7,x7\)/);
+    expect(formatComparison(cmp)).toMatch(/fault\.nokey .*duplicated 1/);
+  });
+
   it('kill -9 of ferry run during the snapshot and while streaming: converges, nothing lost or duplicated', async () => {
     const r = await killScenario(env, { seed, kills: 3, snapshotKills: 2, seedRows: 20_000, blindShare: 0, log });
     check(r);

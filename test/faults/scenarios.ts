@@ -152,8 +152,15 @@ async function finish(flow: Flow, lastFaultAt: number, convergeTimeoutMs: number
   await ferry.close();
   report.restarts = ferry.restarts;
   report.unexpectedExits = ferry.unexpectedExits;
+  // The same exit again and again (restarted while a server is still away) is one failure, counted.
+  const exits = new Map<string, number[]>();
   for (const e of ferry.unexpectedExits) {
-    report.failures.push(`ferry run exited by itself (code ${e.code}) after ${(e.afterMs / 1000).toFixed(1)} s: ${errorLines(e.stderr)}`);
+    const what = `(code ${e.code}): ${errorLines(e.stderr)}`;
+    exits.set(what, [...(exits.get(what) ?? []), e.afterMs]);
+  }
+  for (const [what, after] of exits) {
+    const times = after.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ');
+    report.failures.push(`ferry run exited by itself ${after.length === 1 ? 'once' : `${after.length} times`} ${what} (after running ${times})`);
   }
   const cmp = await compareDatabases(flow.sourceUrl, flow.targetUrl, { schemas: ['fault'] });
   report.comparison = cmp;
