@@ -17,6 +17,7 @@ import { compareDatabases, formatComparison, type Comparison } from '../support/
 import { writeConfig } from '../support/ferry-cli.js';
 import { startRestartableCluster, type RestartableCluster } from '../support/restartable-cluster.js';
 import { seededRng, type Rng } from '../support/rng.js';
+import { createWitness, dropWitness, witnessKeys } from '../support/witness.js';
 import { markerArrived, seedWorkload, startWorkload, writeMarker, type Workload, type WorkloadStats } from '../support/workload.js';
 import { errorLines, FerryProcess, reached, type UnexpectedExit } from './ferry-process.js';
 
@@ -49,6 +50,8 @@ export interface FaultReport {
   workload?: WorkloadStats;
   /** Source fast-shutdown time, for the source-restart scenario. */
   sourceShutdownMs?: number;
+  /** For rows that differ: the source transactions that touched their keys (from a test_decoding witness slot). */
+  witness?: string[];
   /** What went wrong; empty when the scenario passed. */
   failures: string[];
   ms: number;
@@ -83,6 +86,7 @@ async function setUp(env: FaultEnv, scenario: string, opts: CommonOptions): Prom
   const sourceUrl = env.source.urlFor(`${name}_src`);
   const targetUrl = env.target.urlFor(`${name}_dst`);
   await seedWorkload(sourceUrl, opts.seedRows ?? 20_000);
+  await createWitness(sourceUrl);
   const config = writeConfig({
     name,
     source: { url: sourceUrl },
@@ -168,7 +172,14 @@ async function finish(flow: Flow, lastFaultAt: number, convergeTimeoutMs: number
   report.lost = cmp.lost;
   report.duplicated = cmp.duplicated;
   report.changed = cmp.changed;
-  if (!cmp.equal) report.failures.push(`source and target differ:\n${formatComparison(cmp)}`);
+  if (!cmp.equal) {
+    report.failures.push(`source and target differ:\n${formatComparison(cmp)}`);
+    // Which source transactions touched the rows that differ: a skipped transaction shows here.
+    const keys = cmp.tables.flatMap((t) => t.examples.map((e) => ({ table: t.table, key: e.slice(e.indexOf(' ') + 1) })));
+    report.witness = await witnessKeys(flow.sourceUrl, keys).catch((err) => [`witness failed: ${(err as Error).message}`]);
+    flow.log(`source changes of the keys that differ:\n  ${report.witness.join('\n  ')}`);
+  }
+  await dropWitness(flow.sourceUrl);
 }
 
 async function guarded(flow: Flow, started: number, body: () => Promise<void>): Promise<FaultReport> {
@@ -306,5 +317,6 @@ export function formatReport(r: FaultReport): string {
   }
   if (r.comparison) lines.push(formatComparison(r.comparison));
   for (const f of r.failures) lines.push(`  FAILURE: ${f}`);
+  if (r.witness?.length) lines.push(`  source changes of the keys that differ (witness slot):\n    ${r.witness.join('\n    ')}`);
   return lines.join('\n');
 }
