@@ -51,17 +51,17 @@ describe(`faults (seed ${seed}; FERRY_FAULT_SEED=${seed} replays it)`, () => {
   });
 
   it('kill -9 of ferry run during the snapshot and while streaming: converges, nothing lost or duplicated', async () => {
-    const r = await killScenario(env, { seed, kills: 3, snapshotKills: 2, seedRows: 20_000, blindShare: 0, log });
+    const r = await killScenario(env, { seed, kills: 3, snapshotKills: 2, seedRows: 20_000, blindShare: 0, pauseMs: 40, log });
     check(r);
     expect(r.kills).toBe(3);
     expect(r.restarts).toBe(3);
-  }, 180_000);
+  }, 240_000);
 
   it('target stopped for 10 s while streaming: the stream resumes by itself and converges', async () => {
-    check(await targetOutageScenario(env, { seed: seed + 1, downSeconds: 10, seedRows: 3000, log }));
-  }, 120_000);
+    check(await targetOutageScenario(env, { seed: seed + 1, downSeconds: 10, seedRows: 3000, pauseMs: 40, log }));
+  }, 180_000);
 
   it('source restarted while streaming: its shutdown is not held up, the stream resumes and converges', async () => {
-    check(await sourceRestartScenario(env, { seed: seed + 2, seedRows: 3000, log }));
-  }, 120_000);
+    check(await sourceRestartScenario(env, { seed: seed + 2, seedRows: 3000, pauseMs: 40, log }));
+  }, 180_000);
 });

@@ -122,7 +122,8 @@ export class FerryProcess {
 /** The lines of a process's stderr that say what went wrong (its error, not the stack frames under it). */
 export function errorLines(stderr: string, max = 3): string {
   const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('at ') && !/^Node\.js v/.test(l));
-  const errors = lines.filter((l) => /error|what to do|Error:/i.test(l) && !l.startsWith('{'));
+  // `ferry: error: …` and its advice, or the thrown error of a crash (not node's "Emitted 'error' event" or `throw er`).
+  const errors = lines.filter((l) => /^ferry: |^what to do|^\w*Error\b|\bError: /.test(l) && !/^Emitted|^throw /.test(l));
   return (errors.length > 0 ? errors : lines).slice(-max).join(' | ');
 }
 

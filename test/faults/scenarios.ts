@@ -73,6 +73,8 @@ export interface CommonOptions {
   /** Rows seeded in each workload table before the run (the snapshot's size). */
   seedRows?: number;
   clients?: number;
+  /** Each workload client's pause between transactions (default 20 ms): the write rate. */
+  pauseMs?: number;
   log?: (line: string) => void;
   /** Ferry exits nobody asked for are recorded as failures; restart after them so the data can still be checked. */
   restartOnExit?: boolean;
@@ -102,7 +104,7 @@ async function setUp(env: FaultEnv, scenario: string, opts: CommonOptions): Prom
   const statePath = join(dirname(config), 'state.db');
   const ferry = new FerryProcess(config, statePath, name, { restartOnExit: opts.restartOnExit ?? true, log });
   const rng = seededRng(opts.seed);
-  const workload = await startWorkload({ url: sourceUrl, seed: rng.fork().seed, clients: opts.clients ?? 4 });
+  const workload = await startWorkload({ url: sourceUrl, seed: rng.fork().seed, clients: opts.clients ?? 4, pauseMs: opts.pauseMs });
   const report: FaultReport = {
     scenario, seed: opts.seed, kills: 0, killsByPhase: {}, restarts: 0, unexpectedExits: [],
     lost: 0, duplicated: 0, changed: 0, equal: false, failures: [], ms: 0,
