@@ -6,13 +6,15 @@
  * ordered rows, then a diff by key), and nothing may be lost or duplicated.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compareDatabases, formatComparison } from './support/compare.js';
+import { createHash } from 'node:crypto';
+import { compareDatabases, differingRows, formatComparison } from './support/compare.js';
 import { killAll } from './support/ferry-cli.js';
 import { withClient } from './support/workload.js';
 import { seedFromEnv } from './support/rng.js';
 import { formatReport, killScenario, sourceRestartScenario, startFaultEnv, targetOutageScenario, type FaultEnv, type FaultReport } from './faults/scenarios.js';
 
 const seed = seedFromEnv();
+const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 const log = (line: string) => process.stderr.write(`[faults ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 let env: FaultEnv;
 beforeAll(async () => {
@@ -48,6 +50,9 @@ describe(`faults (seed ${seed}; FERRY_FAULT_SEED=${seed} replays it)`, () => {
     expect({ lost: cmp.lost, duplicated: cmp.duplicated, changed: cmp.changed }).toEqual({ lost: 1, duplicated: 2, changed: 1 });
     expect(formatComparison(cmp)).toMatch(/fault\.k .*lost 1, duplicated 1, changed 1 \(lost \(7,x7\)/);
     expect(formatComparison(cmp)).toMatch(/fault\.nokey .*duplicated 1/);
+    const rows = await differingRows(src, dst, cmp);
+    expect(rows).toContain(`fault.k (7,x7): source (7,x7,${md5('7')}) | target (none)`);
+    expect(rows).toContain(`fault.k (9,x9): source (9,x9,${md5('9')}) | target (9,x9,changed)`);
   });
 
   it('kill -9 of ferry run during the snapshot and while streaming: converges, nothing lost or duplicated', async () => {

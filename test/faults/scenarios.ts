@@ -13,7 +13,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join, dirname } from 'node:path';
-import { compareDatabases, formatComparison, type Comparison } from '../support/compare.js';
+import { compareDatabases, differingRows, formatComparison, type Comparison } from '../support/compare.js';
 import { writeConfig } from '../support/ferry-cli.js';
 import { startRestartableCluster, type RestartableCluster } from '../support/restartable-cluster.js';
 import { seededRng, type Rng } from '../support/rng.js';
@@ -50,7 +50,7 @@ export interface FaultReport {
   workload?: WorkloadStats;
   /** Source fast-shutdown time, for the source-restart scenario. */
   sourceShutdownMs?: number;
-  /** For rows that differ: the source transactions that touched their keys (from a test_decoding witness slot). */
+  /** For rows that differ: both sides' rows, and the source transactions that touched their keys (witness slot). */
   witness?: string[];
   /** What went wrong; empty when the scenario passed. */
   failures: string[];
@@ -178,8 +178,11 @@ async function finish(flow: Flow, lastFaultAt: number, convergeTimeoutMs: number
     report.failures.push(`source and target differ:\n${formatComparison(cmp)}`);
     // Which source transactions touched the rows that differ: a skipped transaction shows here.
     const keys = cmp.tables.flatMap((t) => t.examples.map((e) => ({ table: t.table, key: e.slice(e.indexOf(' ') + 1) })));
-    report.witness = await witnessKeys(flow.sourceUrl, keys).catch((err) => [`witness failed: ${(err as Error).message}`]);
-    flow.log(`source changes of the keys that differ:\n  ${report.witness.join('\n  ')}`);
+    report.witness = [
+      ...(await differingRows(flow.sourceUrl, flow.targetUrl, cmp).catch((err) => [`rows: ${(err as Error).message}`])),
+      ...(await witnessKeys(flow.sourceUrl, keys).catch((err) => [`witness failed: ${(err as Error).message}`])),
+    ];
+    flow.log(`rows that differ, and the source changes of their keys:\n  ${report.witness.join('\n  ')}`);
   }
   await dropWitness(flow.sourceUrl);
 }
@@ -319,6 +322,6 @@ export function formatReport(r: FaultReport): string {
   }
   if (r.comparison) lines.push(formatComparison(r.comparison));
   for (const f of r.failures) lines.push(`  FAILURE: ${f}`);
-  if (r.witness?.length) lines.push(`  source changes of the keys that differ (witness slot):\n    ${r.witness.join('\n    ')}`);
+  if (r.witness?.length) lines.push(`  rows that differ, and the source changes of their keys (witness slot):\n    ${r.witness.join('\n    ')}`);
   return lines.join('\n');
 }

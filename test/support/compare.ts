@@ -133,6 +133,32 @@ export async function compareDatabases(sourceUrl: string, targetUrl: string, opt
   }
 }
 
+/**
+ * For the keys that differ (the examples of `cmp`), the row on each side, so that a report shows which version the
+ * target holds (an older one: a change was skipped; none: an insert or key move was lost).
+ */
+export async function differingRows(sourceUrl: string, targetUrl: string, cmp: Comparison, width = 160): Promise<string[]> {
+  const [s, t] = await Promise.all([open(sourceUrl), open(targetUrl)]);
+  try {
+    const infos = new Map((await sourceTables(s)).map((i) => [i.name, i]));
+    const out: string[] = [];
+    for (const table of cmp.tables) {
+      const info = infos.get(table.table);
+      if (!info) continue;
+      const key = info.key.length > 0 ? `ROW(${info.key.join(', ')})::text` : 't::text';
+      for (const example of table.examples) {
+        const k = example.slice(example.indexOf(' ') + 1);
+        const at = async (c: pg.Client) =>
+          (await c.query<{ r: string }>(`SELECT left(t::text, ${width}) AS r FROM ${info.name} t WHERE ${key} = $1`, [k])).rows.map((x) => x.r).join(' + ') || '(none)';
+        out.push(`${info.name} ${k}: source ${await at(s)} | target ${await at(t)}`);
+      }
+    }
+    return out;
+  } finally {
+    await Promise.allSettled([s.end(), t.end()]);
+  }
+}
+
 /** One line per table, for a report or a failure message. */
 export function formatComparison(c: Comparison): string {
   return c.tables
