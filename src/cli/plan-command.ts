@@ -1,10 +1,13 @@
+import { PgChangeSource } from '../adapters/postgres/cdc/change-source.js';
+import { checkSourceAndTarget } from '../adapters/postgres/preflight-safety.js';
 import { PgSnapshotSource } from '../adapters/postgres/snapshot-source.js';
+import { flowIdOf } from '../runtime/local/flow-id.js';
 import { PgSnapshotTarget } from '../adapters/postgres/snapshot-target.js';
 import { loadConfigFile } from '../config/load.js';
 import { tableKey } from '../core/model.js';
 import { describePlan } from '../core/snapshot/plan.js';
 
-/** A dry run: describe, partition and check the target, writing nothing anywhere. */
+/** A dry run: describe, partition, and every check `ferry run` makes for the config's mode, writing nothing anywhere. */
 export async function planCommand(path: string): Promise<number> {
   const config = await loadConfigFile(path);
   const source = new PgSnapshotSource(config.source, { connections: 2 });
@@ -15,6 +18,18 @@ export async function planCommand(path: string): Promise<number> {
       { include: config.include, exclude: config.exclude, rename: config.rename },
       config.rowsPerRange,
     );
+    // The same checks as `ferry run`, in the same order (see planSnapshot).
+    const cdc = config.mode === 'snapshot+cdc';
+    const flow = flowIdOf(config);
+    await checkSourceAndTarget(config.source, config.target, tables, { cdc, flow });
+    if (cdc) {
+      const changes = new PgChangeSource(config.source);
+      try {
+        await changes.preflight(flow, tables);
+      } finally {
+        await changes.close();
+      }
+    }
     // With truncate configured, a non-empty target is expected: check types only, and truncate nothing.
     const truncate = config.target.onExistingRows === 'truncate';
     await target.preflight(tables, { truncate: false, resuming: truncate });

@@ -1,6 +1,6 @@
 import type { ProgressSink } from '../core/progress.js';
 import { createLogProgress } from '../progress/log-progress.js';
-import { createLogger } from '../progress/logger.js';
+import { createLogger, redactUrl } from '../progress/logger.js';
 import { createStreamReporter } from '../progress/stream-reporter.js';
 import { createTtyProgress } from '../progress/tty-progress.js';
 import { formatSummary, RunStats, teeProgress } from '../progress/summary.js';
@@ -27,6 +27,12 @@ export function progressFor(stream: NodeJS.WriteStream = process.stderr): { sink
       }
     },
     streamed: (info) => reporter.streamed(info),
+    // While streaming (the snapshot's view is closed) warnings and reconnects still reach the log or the terminal.
+    warn(message) {
+      if (!summarized) return tee.warn(message);
+      if (logger) logger.warn({ component: 'stream' }, redactUrl(message));
+      else stream.write(`\r\x1b[2K⚠ ${redactUrl(message)}\n`);
+    },
     close() {
       reporter.close();
       tee.close();

@@ -1,5 +1,5 @@
 import { PgChangeSource } from '../adapters/postgres/cdc/change-source.js';
-import { CDC_CHECKPOINT, CDC_LAG } from '../core/cdc/streamer.js';
+import { CDC_CHECKPOINT, CDC_LAG, CDC_LIVE, type LiveStatus } from '../core/cdc/streamer.js';
 import type { LagInfo } from '../core/ports/change-source.js';
 import { formatBytes } from '../progress/summary.js';
 import { withFlow } from './flow-context.js';
@@ -9,7 +9,7 @@ export async function statusCommand(path: string, opts: { json: boolean }): Prom
   return withFlow(path, async ({ config, store, flow }) => {
     const counts = await store.countJobs(flow.id);
     const failed = await store.listJobs(flow.id, 'failed');
-    let cdc: { position: unknown; lagSeconds?: number; slot?: LagInfo } | undefined;
+    let cdc: { position: unknown; lagSeconds?: number; slot?: LagInfo; reconnects?: number; warning?: { at: number; message: string } } | undefined;
     if (config.mode === 'snapshot+cdc') {
       const position = await store.getCheckpoint(flow.id, CDC_CHECKPOINT);
       const lag = (await store.getCheckpoint(flow.id, CDC_LAG)) as { sourceTime: number; appliedAt: number } | undefined;
@@ -19,6 +19,14 @@ export async function statusCommand(path: string, opts: { json: boolean }): Prom
       // Behind by the last applied transaction's age, plus the time since, if changes are waiting.
       const lagSeconds = lag ? ((lag.appliedAt - lag.sourceTime) + (slot && slot.lagBytes > 0 ? Date.now() - lag.appliedAt : 0)) / 1000 : undefined;
       cdc = { position, lagSeconds, slot };
+      // The streamer's live record (lag from the oldest uncommitted change; stale when the streamer stopped updating it).
+      const live = (await store.getCheckpoint(flow.id, CDC_LIVE)) as LiveStatus | undefined;
+      if (live) {
+        const stale = Math.max(0, Date.now() - live.at - 3000);
+        cdc.lagSeconds = Math.max(cdc.lagSeconds ?? 0, (live.lagMs + (slot && slot.lagBytes > 0 ? stale : 0)) / 1000);
+        cdc.reconnects = live.reconnects;
+        cdc.warning = live.warning;
+      }
     }
     if (opts.json) {
       process.stdout.write(`${JSON.stringify({ flow: flow.id, phase: flow.phase, tables: counts, failed, cdc }, null, 2)}\n`);
@@ -41,6 +49,8 @@ export async function statusCommand(path: string, opts: { json: boolean }): Prom
       } else {
         lines.push('  slot: not found (not created yet, or dropped by `ferry cleanup`)');
       }
+      if (cdc.reconnects) lines.push(`  reconnects: ${cdc.reconnects}`);
+      if (cdc.warning) lines.push(`  last warning (${Math.round((Date.now() - cdc.warning.at) / 1000)} s ago): ${cdc.warning.message}`);
     }
     process.stdout.write(`${lines.join('\n')}\n`);
     return 0;

@@ -26,3 +26,20 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/**
+ * The target refused a change Ferry applied while streaming (a constraint, a type, a permission): names the table,
+ * the operation, the key and the source position. `sqlstate` is the database's own error code, for whoever decides
+ * whether to retry (a refused change is refused again: it is not a connection blip).
+ */
+export class ApplyError extends FerryError {
+  constructor(
+    message: string,
+    hint: string,
+    readonly table: string,
+    readonly op: string,
+    readonly sqlstate?: string,
+  ) {
+    super(message, hint);
+  }
+}

@@ -1,7 +1,12 @@
 /**
  * Holding a named lease in the state store while work runs: renewed well before it expires, and if a renewal is
  * refused (another owner took it after we stalled), `lost` fires so the holder stops before doing harm.
+ *
+ * Owners are written `host:pid[:...]`. A lease whose owner is a process of this host that no longer exists (a run
+ * killed with kill -9) is released at once instead of being waited out; anything else (another host, a live
+ * process, an owner in another form) is waited for. A recycled pid only makes us wait, never take a live lease.
  */
+import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StateStore } from '../core/ports/state-store.js';
 
@@ -23,6 +28,11 @@ export async function acquireLease(store: StateStore, name: string, owner: strin
   const giveUp = Date.now() + opts.waitMs;
   let waited = false;
   while (!(await store.acquireLease(name, owner, Date.now() + opts.ttlMs))) {
+    const holder = await store.leaseOwner?.(name).catch(() => undefined);
+    if (holder !== undefined && holder !== owner && deadLocalOwner(holder)) {
+      await store.releaseLease(name, holder); // deletes only if that dead owner still holds it
+      continue;
+    }
     if (Date.now() >= giveUp) return undefined;
     if (!waited) opts.onWait?.();
     waited = true;
@@ -45,4 +55,17 @@ export async function acquireLease(store: StateStore, name: string, owner: strin
       await store.releaseLease(name, owner).catch(() => {});
     },
   };
+}
+
+/** True when `owner` names a process of this host (`host:pid...`) that is not running. */
+export function deadLocalOwner(owner: string): boolean {
+  const [host, pidText] = owner.split(':');
+  const pid = Number(pidText);
+  if (host !== hostname() || !Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
 }

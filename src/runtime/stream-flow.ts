@@ -1,10 +1,14 @@
 /**
  * Streaming one flow until stopped: shared by `ferry run` (after its snapshot) and the Fargate streamer. Drains and
- * marks the flow `stopped` when `ferry stop` asked for it (phase `stopping`).
+ * marks the flow `stopped` when `ferry stop` asked for it (phase `stopping`). A lost source or target connection is
+ * retried with backoff by the supervisor (supervise-stream.ts); each attempt resumes from the committed position on
+ * fresh connections. Only a fatal error (dropped slot, bad config, permanent permission error) ends it.
  */
 import type { LoadedConfig } from '../config/load.js';
-import { runStreamer } from '../core/cdc/streamer.js';
+import { CDC_LIVE, runStreamer, type LiveStatus } from '../core/cdc/streamer.js';
 import { governHeap } from './heap-governor.js';
+import { superviseStream } from './supervise-stream.js';
+import type { StreamHooks } from '../core/cdc/stream-hooks.js';
 import type { FlowRecord } from '../core/model.js';
 import type { ChangeSource } from '../core/ports/change-source.js';
 import type { ChangeTarget } from '../core/ports/change-target.js';
@@ -16,6 +20,8 @@ export interface StreamFlowDeps {
   applier: ChangeTarget;
   store: StateStore;
   progress: ProgressSink;
+  /** Schema, partition and table-set evolution (see stream-hooks.ts). */
+  hooks?: StreamHooks;
 }
 
 /** Returns true when it drained on a stop request, false when the signal stopped it. */
@@ -26,28 +32,59 @@ export async function streamFlow(deps: StreamFlowDeps, flow: FlowRecord, config:
   progress.phase('streaming');
   let drained = false;
   const ungovern = governHeap({ softLimitMb: 64, intervalMs: 100 });
+  // What `ferry status` shows from another process: honest lag, reconnects and the last warning.
+  const live: LiveStatus = { at: 0, lagMs: 0, position: '', reconnects: 0 };
+  let written = 0;
+  const putLive = (force = false) => {
+    const now = Date.now();
+    if (!force && now - written < 2000) return;
+    written = now;
+    live.at = now;
+    void store.putCheckpoint(flow.id, CDC_LIVE, { ...live }).catch(() => {});
+  };
+  const warn = (message: string) => {
+    progress.warn(message);
+    live.warning = { at: Date.now(), message };
+    putLive(true);
+  };
   try {
-  await runStreamer(
-    { source: changes, target: applier, store },
-    {
-      flow: flow.id,
-      tables: flow.tables,
-      batchMs: config.cdc.batchMs,
-      signal,
-      drainTo: async () => {
-        if ((await store.getFlow(flow.id))?.phase !== 'stopping') return undefined;
-        drained = true;
-        return changes.currentPosition();
+  const attempt = () =>
+    runStreamer(
+      { source: changes, target: applier, store, hooks: deps.hooks },
+      {
+        flow: flow.id,
+        tables: flow.tables,
+        batchMs: config.cdc.batchMs,
+        signal,
+        drainTo: async () => {
+          if ((await store.getFlow(flow.id))?.phase !== 'stopping') return undefined;
+          drained = true;
+          return changes.currentPosition();
+        },
+        onApplied: (i) =>
+          progress.streamed?.({
+            changes: i.changes,
+            transactions: i.transactions,
+            lagMs: Math.max(0, i.appliedAt - i.sourceTime),
+            position: String(i.position),
+          }),
+        onLag: (lagMs, position) => {
+          progress.streamed?.({ changes: 0, transactions: 0, lagMs, position: String(position) });
+          live.lagMs = lagMs;
+          live.position = String(position);
+          putLive();
+        },
+        warn,
       },
-      onApplied: (i) =>
-        progress.streamed?.({
-          changes: i.changes,
-          transactions: i.transactions,
-          lagMs: Math.max(0, i.appliedAt - i.sourceTime),
-          position: String(i.position),
-        }),
+    );
+  await superviseStream(attempt, {
+    signal,
+    warn,
+    onRetry: () => {
+      live.reconnects++;
+      putLive(true);
     },
-  );
+  });
   } finally {
     ungovern();
   }

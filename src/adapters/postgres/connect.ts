@@ -8,6 +8,20 @@ import { describeEndpoint } from '../../config/endpoint.js';
 import type { EndpointConfig } from '../../config/schema.js';
 import { ConnectionError } from '../../core/errors.js';
 
+/**
+ * Every connection fails fast instead of hanging: the whole startup (TCP, TLS, authentication) must finish within
+ * the connect timeout, and TCP keepalives detect a peer that vanished without closing. A statement timeout applies
+ * when FERRY_STATEMENT_TIMEOUT_MS is set (off by default: snapshot copies and index builds of large tables may
+ * legitimately run for hours); a replication stream has its own silence watchdog (pgoutput-stream.ts).
+ */
+export const CONNECT_TIMEOUT_MS = envMs('FERRY_CONNECT_TIMEOUT_MS', 10_000);
+const STATEMENT_TIMEOUT_MS = envMs('FERRY_STATEMENT_TIMEOUT_MS', 0);
+
+function envMs(name: string, fallback: number): number {
+  const v = Number(process.env[name]);
+  return Number.isFinite(v) && v >= 0 && process.env[name] !== '' && process.env[name] !== undefined ? v : fallback;
+}
+
 /** Type parser table that returns the raw text for every type. */
 export const rawTypes = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
 
@@ -26,7 +40,11 @@ export function pgEndpoint(e: EndpointConfig, role: 'source' | 'target'): PgEndp
     // not follow a database default of `escape`.
     options:
       '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex -c xmloption=content -c row_security=off',
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   };
+  if (STATEMENT_TIMEOUT_MS > 0) config.statement_timeout = STATEMENT_TIMEOUT_MS;
   if (e.url) config.connectionString = e.url;
   if (e.host) config.host = e.host;
   if (e.port) config.port = e.port;
@@ -54,15 +72,37 @@ export async function connect(ep: PgEndpoint, extra: pg.ClientConfig = {}): Prom
 }
 
 export function connectionError(ep: PgEndpoint, err: unknown): ConnectionError {
+  const error = describeConnectionError(ep, err);
+  // The original error stays reachable (its SQLSTATE or errno decides whether a supervisor retries).
+  Object.defineProperty(error, 'cause', { value: err, enumerable: false });
+  return error;
+}
+
+function describeConnectionError(ep: PgEndpoint, err: unknown): ConnectionError {
   const e = err as { code?: string; message?: string };
   const why = e.message ?? String(err);
+  if (/client password must be a string/i.test(why)) {
+    return new ConnectionError(
+      `cannot log in to ${ep.display}: the server asks for a password and none is set`,
+      'add the password to the URL or the `password` field (or the ${ENV} variable that holds it)',
+    );
+  }
+  if (/timeout/i.test(why) && !e.code) {
+    return new ConnectionError(
+      `cannot connect to ${ep.display}: no answer within ${CONNECT_TIMEOUT_MS / 1000} s (${why})`,
+      'check that the host and port are those of a PostgreSQL server that is up (FERRY_CONNECT_TIMEOUT_MS sets the limit)',
+    );
+  }
   switch (e.code) {
     case '28P01':
     case '28000':
       return new ConnectionError(`cannot log in to ${ep.display}: ${why}`, 'check the user and password (or the ${ENV} variable that holds it)');
     case '3D000':
       return new ConnectionError(`cannot connect to ${ep.display}: ${why}`, 'create the database or fix its name');
+    case '42501':
+      return new ConnectionError(`${ep.display} refused us: ${why}`, 'grant the user the privilege named above');
     case 'ECONNREFUSED':
+    case 'ECONNRESET':
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
     case 'ETIMEDOUT':

@@ -1,7 +1,8 @@
 /**
  * Loading one chunk of a job, exactly once, whatever the queue delivers.
  *
- * Each chunk is one target transaction: lock the job's progress row in `_ferry.snapshot_progress`, delete the
+ * Each chunk is one target transaction, with session_replication_role = replica (no target trigger or foreign key
+ * fires on the rows it loads): lock the job's progress row in `_ferry.snapshot_progress`, delete the
  * chunk's key range, COPY the rows in, move the cursor, commit. A second delivery of the same job blocks on the
  * row lock until the first commits, then starts from the cursor the first one wrote: no chunk is ever loaded twice
  * and none is skipped. The delete makes a chunk that is loaded again (after `verify --repair`, or into a target
@@ -16,6 +17,7 @@ import type { RowStream } from '../../core/ports/source.js';
 import type { CopyStats, RangeWriter } from '../../core/ports/target.js';
 import { copiedColumns, copyOptions, PG_COPY_BINARY, PG_COPY_TEXT } from './copy-format.js';
 import { asPgRange, rangePredicate } from './ranges.js';
+import { BEGIN_AS_REPLICA, replicaRoleError } from './replica-role.js';
 import { columnList, qualified } from './sql.js';
 
 export const PROGRESS_TABLE = '_ferry.snapshot_progress';
@@ -41,7 +43,8 @@ export async function openRangeWriter(
 ): Promise<RangeWriter> {
   let state: { cursor: Json; done: boolean; committed: CopyStats };
   try {
-    await client.query('BEGIN');
+    // Target triggers and foreign keys do not fire on the rows a chunk loads (see replica-role.ts).
+    await client.query(BEGIN_AS_REPLICA);
     await client.query(
       `INSERT INTO ${PROGRESS_TABLE} (flow, job_id) VALUES ($1, $2) ON CONFLICT (flow, job_id) DO NOTHING`,
       [flow, jobId],
@@ -60,7 +63,7 @@ export async function openRangeWriter(
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
     client.release(err as Error);
-    throw err;
+    throw replicaRoleError(err, 'target') ?? err;
   }
   return new PgRangeWriter(client, flow, jobId, table, state.cursor, state.done, state.committed);
 }

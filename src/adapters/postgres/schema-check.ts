@@ -12,6 +12,8 @@ import { queryJson, withEmptySearchPath } from './catalog.js';
 import { createdRelations, planOf, typeDefsOfTables, typeKey, type TablePlan } from './ddl.js';
 import { parsePgTypeRef, typeDefsOf } from './extra.js';
 import { qualified } from './sql.js';
+import { BEGIN_AS_REPLICA } from './replica-role.js';
+import { targetPrivilegeProblems } from './target-privileges.js';
 import { applyCreate, existingTypes, finalizeSteps, missingTypeProblem, run, typeMismatch } from './target-ddl.js';
 
 export interface CheckOptions {
@@ -32,6 +34,9 @@ export async function checkTargetTables(
 ): Promise<void> {
   const plans = planOf(tables);
   return withEmptySearchPath(client, async () => {
+    // Privileges first: without them nothing else can be created, and the rehearsal below would fail on them.
+    const privileges = await targetPrivilegeProblems(client, tables, { truncate: opts.truncate });
+    if (privileges.length > 0) throw combine(privileges);
     const problems: Problem[] = [...nameCollisions(plans), ...(await typeProblems(client, plans))];
     const existing = await existingTables(client, plans);
     const nonEmpty: TablePlan[] = [];
@@ -65,8 +70,10 @@ export async function checkTargetTables(
 
     if (nonEmpty.length > 0) {
       try {
-        await client.query(`TRUNCATE ${nonEmpty.map((p) => qualified(p.table.target)).join(', ')}`);
+        // As a replica: no TRUNCATE trigger of the target fires (see replica-role.ts).
+        await client.query(`${BEGIN_AS_REPLICA}; TRUNCATE ${nonEmpty.map((p) => qualified(p.table.target)).join(', ')}; COMMIT`);
       } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
         throw new PreflightError(
           `cannot truncate ${nonEmpty.map((p) => tableKey(p.table.target)).join(', ')} on the target: ${errorMessage(err)}`,
           'a table outside the flow probably references them with a foreign key: drop or empty it first',
@@ -205,6 +212,13 @@ async function rehearse(client: pg.ClientBase, plans: TablePlan[], existing: Set
       if (step.references && !freshKeys.has(tableKey(step.references))) continue;
       await run(client, step.st);
     }
+  } catch (err) {
+    // The database's own refusal (a permission, a missing function): reported as what it is, before any write.
+    if (err instanceof PreflightError || typeof (err as { code?: unknown }).code !== 'string') throw err;
+    throw new PreflightError(
+      `the target cannot create the flow's tables: ${errorMessage(err)} [SQLSTATE ${(err as { code: string }).code}] (found by a rehearsal that was rolled back)`,
+      'fix the cause on the target (a missing privilege, function or extension), or exclude the table concerned',
+    );
   } finally {
     await client.query('ROLLBACK').catch(() => {});
   }

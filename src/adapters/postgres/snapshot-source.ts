@@ -14,7 +14,8 @@ import { chooseFormat, copiedColumns, copyOptions } from './copy-format.js';
 import { describeTables, readSequences } from './introspect.js';
 import { blockCount, planRanges } from './plan-ranges.js';
 import { asPgRange, orderBy, type PgRange, rangePredicate, readFrom, withCursor } from './ranges.js';
-import { columnList, literal, qualified } from './sql.js';
+import { columnList, ident, literal, qualified } from './sql.js';
+import { PreflightError } from '../../core/errors.js';
 
 export class PgSnapshotSource implements SnapshotSource, Checksums {
   private readonly pool: PgPool;
@@ -45,7 +46,20 @@ export class PgSnapshotSource implements SnapshotSource, Checksums {
   }
 
   describe(selection: Selection): Promise<TableSchema[]> {
-    return this.withClient((c) => describeTables(c, selection));
+    return this.withClient(async (c) => {
+      try {
+        return await describeTables(c, selection);
+      } catch (err) {
+        // Describing counts the rows of tables never analyzed: a table the user may not read fails here, before
+        // the per-table privilege checks (preflight-safety.ts) can name every one.
+        if ((err as { code?: string }).code !== '42501') throw err;
+        const { rows } = await c.query<{ u: string }>('SELECT current_user AS u');
+        throw new PreflightError(
+          `the source user ${rows[0]?.u} may not read a selected table: ${(err as Error).message}`,
+          `on the source, grant it USAGE on the schema and SELECT on every selected table (e.g. GRANT SELECT ON ALL TABLES IN SCHEMA <schema> TO ${ident(rows[0]?.u ?? 'user')})`,
+        );
+      }
+    });
   }
 
   planRanges(table: TableSchema, rowsPerRange: number): Promise<PlannedRange[]> {

@@ -8,6 +8,7 @@ import { qualified } from './sql.js';
 import type { SequenceValue } from '../../core/ports/source.js';
 import type { RangeWriter, SnapshotTarget } from '../../core/ports/target.js';
 import { PgPool } from './pool.js';
+import { BEGIN_AS_REPLICA } from './replica-role.js';
 import { PG_COPY_BINARY, PG_COPY_TEXT } from './copy-format.js';
 import { openRangeWriter, PROGRESS_DDL } from './range-writer.js';
 import { checkTargetTables, createTables, finalizeTables } from './schema-target.js';
@@ -49,7 +50,13 @@ export class PgSnapshotTarget implements SnapshotTarget, Checksums {
 
   resetTable(table: TableSchema): Promise<void> {
     return this.withClient(async (c) => {
-      await c.query(`TRUNCATE ${qualified(table.target)}`);
+      // As a replica: no TRUNCATE trigger of the target fires (see replica-role.ts).
+      try {
+        await c.query(`${BEGIN_AS_REPLICA}; TRUNCATE ${qualified(table.target)}; COMMIT`);
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => {});
+        throw err;
+      }
     });
   }
 

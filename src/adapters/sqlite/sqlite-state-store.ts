@@ -289,6 +289,11 @@ export class SqliteStateStore implements StateStore {
     this.db.prepare('DELETE FROM leases WHERE name = ? AND owner = ?').run(name, owner);
   }
 
+  async leaseOwner(name: string): Promise<string | undefined> {
+    const row = this.db.prepare('SELECT owner FROM leases WHERE name = ? AND until > ?').get(name, Date.now()) as { owner: string } | undefined;
+    return row?.owner;
+  }
+
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }

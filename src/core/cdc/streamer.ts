@@ -1,10 +1,11 @@
 /**
- * The CDC streamer: applies source transactions to the target in order, in target transactions batched by time
- * (about `batchMs`) or size, and moves the checkpoint only after the target committed.
+ * The CDC streamer's executor: runs the decisions of the state machine (stream-machine.ts). Source transactions are
+ * applied to the target in order, in target transactions batched by time (about `batchMs`) or size, and the
+ * checkpoint moves only after the target committed.
  *
  * Two sides, so that decoding on the source and applying on the target overlap:
- * - the read side takes events as the source delivers them and decides what to do (batch, commit, skip);
- * - the apply lane runs those decisions on the target strictly in order, one at a time, on one transaction.
+ * - the read side feeds events and timer ticks to the machine, which decides (batch, commit, skip, confirm);
+ * - the apply lane runs those actions on the target strictly in order, one at a time, on one transaction.
  * The read side awaits the lane only when more than `maxBacklogBytes` of changes wait there, which pauses the
  * source (backpressure), so memory stays bounded however large a transaction is.
  *
@@ -22,9 +23,27 @@ import type { Change, ChangeSource, RowImage, StreamEvent } from '../ports/chang
 import type { ApplyBatch, ChangeTarget, MissingRow } from '../ports/change-target.js';
 import type { StateStore } from '../ports/state-store.js';
 import { Serial } from './serial.js';
+import { StreamMachine, type StreamAction } from './stream-machine.js';
+import type { StreamHooks } from './stream-hooks.js';
+
+export type { HookResult, StreamHooks } from './stream-hooks.js';
 
 export const CDC_CHECKPOINT = 'cdc';
 export const CDC_LAG = 'cdc-lag';
+/**
+ * Written by the streaming runtime every few seconds and on every warning: `{ at, lagMs, position, reconnects,
+ * warning?: { at, message } }`. A reader adds the record's age to `lagMs` once it is stale (the streamer stopped
+ * updating it), so the lag it shows keeps growing while nothing arrives or nothing commits.
+ */
+export const CDC_LIVE = 'cdc-live';
+
+export interface LiveStatus {
+  at: number;
+  lagMs: number;
+  position: string;
+  reconnects: number;
+  warning?: { at: number; message: string };
+}
 
 export interface AppliedInfo {
   position: Position;
@@ -53,40 +72,46 @@ export interface StreamerOptions {
   /** Polled about once a second: when it yields a position, return once everything up to it is applied. */
   drainTo?: () => Promise<Position | undefined>;
   onApplied?: (info: AppliedInfo) => void;
+  /**
+   * About once a second: how far behind the source the target is known to be, in ms: from the oldest change
+   * received and not yet committed, or (nothing pending) from the source time of the last position confirmed. It
+   * grows while nothing arrives and while nothing commits.
+   */
+  onLag?: (lagMs: number, position: Position) => void;
+  /** Warnings (a table paused by a hook). */
+  warn?: (message: string) => void;
 }
 
 export interface StreamerDeps {
   source: ChangeSource;
   target: ChangeTarget;
   store: StateStore;
-}
-
-/** Approximate memory of a change: its values' lengths plus a per-column overhead. */
-function changeBytes(c: Change): number {
-  if (c.op === 'truncate') return 64;
-  let n = 64;
-  const images = c.op === 'insert' ? [c.row] : c.op === 'delete' ? [c.old] : [c.row, c.old];
-  for (const img of images) {
-    if (!img) continue;
-    for (const k in img) n += 32 + (img[k]?.length ?? 0);
-  }
-  return n;
+  hooks?: StreamHooks;
 }
 
 export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Promise<{ position: Position }> {
-  const { source, target, store } = deps;
+  const { source, target, store, hooks } = deps;
   const batchMs = opts.batchMs ?? 500;
-  const applyChunk = opts.applyChunk ?? 5_000;
   const applyChunkBytes = opts.applyChunkBytes ?? 8 << 20;
   const maxBacklogBytes = opts.maxBacklogBytes ?? 2 * applyChunkBytes;
-  const commitChanges = opts.commitChanges ?? 500_000;
   const start = await store.getCheckpoint(opts.flow, CDC_CHECKPOINT);
   if (start === undefined) {
     throw new FerryError(`flow ${opts.flow} has no CDC start position`, 'run the flow with mode snapshot+cdc from the start');
   }
   const applied = await target.appliedPosition(opts.flow);
   const tables = new Map(opts.tables.map((t) => [`${t.source.schema}.${t.source.name}`, t]));
-  const later = (a: Position, b: Position) => source.compare(a, b) > 0;
+  const machine = new StreamMachine({
+    tables: tables.keys(),
+    applied,
+    start,
+    compare: (a, b) => source.compare(a, b),
+    batchMs,
+    applyChunk: opts.applyChunk ?? 5_000,
+    applyChunkBytes,
+    commitChanges: opts.commitChanges ?? 500_000,
+    stopGraceMs: opts.stopGraceMs ?? 5000,
+    hooks: { relation: Boolean(hooks?.onRelation), message: Boolean(hooks?.onMessage) },
+  });
   const end = new AbortController();
   const finish = () => end.abort();
   let failure: unknown;
@@ -94,12 +119,16 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
   // ---- the apply lane: target side, strictly ordered ----
   const lane = new Serial();
   let backlog = 0;
+  let laneOps = 0;
   let laneTail: Promise<void> = Promise.resolve();
   let batch: ApplyBatch | undefined;
-  let acked: Position = start;
+  /** Source times of commits scheduled and not yet done, oldest first (for lag). */
+  const inflight: number[] = [];
+  let confirmedTime: number | undefined;
 
   const schedule = (bytes: number, op: () => Promise<void>) => {
     backlog += bytes;
+    laneOps++;
     laneTail = lane.run(async () => {
       try {
         if (failure === undefined) await op();
@@ -108,6 +137,7 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
         finish();
       } finally {
         backlog -= bytes;
+        laneOps--;
       }
     });
     return laneTail;
@@ -116,11 +146,14 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
   const advance = async (position: Position, time: number, changes: number, transactions: number) => {
     await store.putCheckpoint(opts.flow, CDC_CHECKPOINT, position);
     await source.acknowledge(position);
-    acked = position;
+    machine.acknowledged(position);
+    confirmedTime = time;
     const info = { position, sourceTime: time, appliedAt: Date.now(), changes, transactions };
     await store.putCheckpoint(opts.flow, CDC_LAG, { sourceTime: info.sourceTime, appliedAt: info.appliedAt });
     opts.onApplied?.(info);
   };
+
+  const open = async () => (batch ??= await target.begin(opts.flow, [...tables.values()]));
 
   /** Rows an update could not complete on the target: read them from the source now and upsert them. */
   const completeMissing = async (b: ApplyBatch, missing: MissingRow[]) => {
@@ -132,130 +165,86 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
     }
   };
 
-  // ---- the read side ----
-  let pending: Change[] = [];
-  let pendingBytes = 0;
-  let open = false; // changes scheduled (or pending) since the last scheduled commit
-  let openedAt = 0;
-  let openChanges = 0;
-  let openTxns = 0;
-  let lastCommit: { position: Position; time: number } | undefined;
-  let inTxn = false;
-  let skipping = false;
-  let idle: { position: Position; time: number } | undefined;
-  let scheduledAck: Position = start;
-  let stopSince: number | undefined;
-  let drainTarget: Position | undefined;
-  let lastDrainPoll = 0;
-
-  const scheduleApply = () => {
-    if (pending.length === 0) return;
-    const chunk = pending;
-    const bytes = pendingBytes;
-    pending = [];
-    pendingBytes = 0;
-    schedule(bytes, async () => {
-      batch ??= await target.begin(opts.flow, opts.tables);
-      const missing = await batch.apply(chunk);
-      if (missing.length) await completeMissing(batch, missing);
-    });
+  const applyIn = async (b: ApplyBatch, changes: Change[], at?: Position) => {
+    const missing = await b.apply(changes, at);
+    if (missing.length) await completeMissing(b, missing);
   };
 
-  const scheduleCommit = () => {
-    if (!open || !lastCommit) return;
-    scheduleApply();
-    const done = lastCommit;
-    const [changes, txns] = [openChanges, openTxns];
-    schedule(0, async () => {
-      if (batch) await batch.commit(done.position);
-      batch = undefined;
-      await advance(done.position, done.time, changes, txns);
-    });
-    scheduledAck = done.position;
-    open = false;
-    openChanges = 0;
-    openTxns = 0;
-    lastCommit = undefined;
+  const runHook = async (event: Extract<StreamAction, { type: 'hook' }>['event']) => {
+    const b = await open();
+    const result =
+      event.kind === 'relation'
+        ? await hooks?.onRelation?.(event.relation, b)
+        : await hooks?.onMessage?.({ prefix: event.prefix, content: event.content, position: event.position }, b);
+    if (!result) return;
+    for (const t of result.tables ?? []) tables.set(`${t.source.schema}.${t.source.name}`, t);
+    if (result.tables?.length) b.updateTables?.([...tables.values()]);
+    machine.hookDone({ tables: result.tables?.map((t) => `${t.source.schema}.${t.source.name}`), pause: result.pause });
+    for (const p of result.pause ?? []) opts.warn?.(`table ${p.table} is paused (its changes are no longer applied): ${p.reason}`);
+    if (result.changes?.length) await applyIn(b, result.changes);
+  };
+
+  /** Runs the machine's actions in order; waits only for hooks (their result decides what follows) and the end. */
+  const perform = async (actions: StreamAction[]) => {
+    for (const a of actions) {
+      switch (a.type) {
+        case 'apply':
+          schedule(a.bytes, async () => applyIn(await open(), a.changes, a.at));
+          break;
+        case 'commit':
+          inflight.push(a.time);
+          schedule(0, async () => {
+            if (batch) await batch.commit(a.position);
+            batch = undefined;
+            inflight.shift();
+            await advance(a.position, a.time, a.changes, a.transactions);
+          });
+          break;
+        case 'advance':
+          schedule(0, () => advance(a.position, a.time, 0, 0));
+          break;
+        case 'hook':
+          await schedule(0, () => runHook(a.event));
+          break;
+        case 'rollback':
+          schedule(0, async () => {
+            await batch?.rollback();
+            batch = undefined;
+          });
+          break;
+        case 'paused':
+          opts.warn?.(`a change of paused table ${a.table} was dropped: ${a.reason}`);
+          break;
+        case 'finish':
+          await laneTail;
+          finish();
+          break;
+      }
+    }
   };
 
   const handleAll = async (events: StreamEvent[]) => {
     for (const e of events) {
-      handle(e);
+      const actions = machine.event(e, Date.now());
+      if (actions.length) await perform(actions);
       if (backlog > maxBacklogBytes) await laneTail; // backpressure: the source waits while the target catches up
     }
   };
 
-  /** Synchronous: decides and schedules; the apply lane does the waiting. */
-  const handle = (e: StreamEvent): void => {
-    switch (e.kind) {
-      case 'begin':
-        inTxn = true;
-        // The target already committed this transaction (its commit is before the applied position).
-        skipping = applied !== undefined && source.compare(e.position, applied) < 0;
-        return;
-      case 'change':
-        if (skipping) return;
-        if (!open) {
-          open = true;
-          openedAt = Date.now();
-        }
-        pending.push(e.change);
-        pendingBytes += changeBytes(e.change);
-        openChanges++;
-        if (pending.length >= applyChunk || pendingBytes >= applyChunkBytes) scheduleApply();
-        return;
-      case 'commit':
-        inTxn = false;
-        if (skipping || !open) {
-          // Nothing of ours in it (or already applied): the position may advance once nothing is open.
-          skipping = false;
-          idle = { position: e.position, time: e.time };
-          return;
-        }
-        lastCommit = { position: e.position, time: e.time };
-        openTxns++;
-        if (Date.now() - openedAt >= batchMs || openChanges >= commitChanges) scheduleCommit();
-        return;
-      case 'heartbeat':
-        if (!inTxn) idle = { position: e.position, time: e.time };
-        return;
-    }
-  };
-
+  let drainTarget: Position | undefined;
+  let lastDrainPoll = 0;
+  let lastLag = 0;
   const tick = async () => {
     const now = Date.now();
-    if (open && lastCommit && !inTxn && now - openedAt >= batchMs) scheduleCommit();
-    if (!open && !inTxn && idle && later(idle.position, scheduledAck)) {
-      const i = idle;
-      idle = undefined;
-      scheduledAck = i.position;
-      schedule(0, () => advance(i.position, i.time, 0, 0));
-    }
     if (opts.drainTo && now - lastDrainPoll >= 1000) {
       lastDrainPoll = now;
       drainTarget ??= await opts.drainTo();
     }
-    if (drainTarget !== undefined && !open && backlog === 0 && !later(drainTarget, acked)) {
-      await laneTail;
-      finish();
-    }
-    if (opts.signal.aborted) {
-      stopSince ??= now;
-      if (!inTxn) {
-        scheduleCommit();
-        await laneTail; // acknowledged before the stream closes
-        finish();
-      } else if (now - stopSince > (opts.stopGraceMs ?? 5000)) {
-        // Mid-transaction for too long: drop the open batch; the checkpoint still marks where to resume.
-        pending = [];
-        pendingBytes = 0;
-        schedule(0, async () => {
-          await batch?.rollback();
-          batch = undefined;
-        });
-        await laneTail;
-        finish();
-      }
+    await perform(machine.tick({ now, stopping: opts.signal.aborted, drainTo: drainTarget, laneIdle: laneOps === 0 }));
+    if (opts.onLag && now - lastLag >= 1000) {
+      lastLag = now;
+      const oldest = inflight[0] ?? machine.openSince ?? confirmedTime;
+      if (oldest !== undefined) opts.onLag(Math.max(0, now - oldest), machine.acknowledgedPosition);
     }
   };
 
@@ -281,8 +270,8 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
     clearInterval(timer);
     await reader.run(async () => {});
     await lane.run(async () => {});
-    await batch?.rollback();
+    await batch?.rollback().catch(() => {});
   }
   if (failure !== undefined) throw failure;
-  return { position: acked };
+  return { position: machine.acknowledgedPosition };
 }

@@ -17,6 +17,17 @@ export type Change =
   | { op: 'delete'; table: string; old: RowImage }
   | { op: 'truncate'; tables: string[]; cascade: boolean; restartIdentity: boolean };
 
+/** A relation as the source describes it in its stream (PostgreSQL: a pgoutput Relation message). */
+export interface RelationInfo {
+  /** The source's id for it (PostgreSQL: the OID), stable across renames. */
+  id: string;
+  /** `schema.name` as published. */
+  table: string;
+  columns: { name: string; typeOid: number; typeMod: number; key: boolean }[];
+  /** PostgreSQL: d (default), n (nothing), f (full), i (index). */
+  replicaIdentity: string;
+}
+
 /** What a change stream delivers, in source commit order. Tables are source keys (`schema.name`). */
 export type StreamEvent =
   | { kind: 'begin'; position: Position; time: number }
@@ -28,7 +39,16 @@ export type StreamEvent =
    * the checkpoint may move here (this is what keeps an idle slot from retaining WAL). `time` is when the source
    * wrote it, for lag in seconds.
    */
-  | { kind: 'heartbeat'; position: Position; time: number };
+  | { kind: 'heartbeat'; position: Position; time: number }
+  /** Every relation description, in stream order (before the first change of that relation in a session, and again when it changes). */
+  | { kind: 'relation'; relation: RelationInfo }
+  /** A logical message other than Ferry's heartbeat (`transactional`: written inside a transaction, delivered with it). */
+  | { kind: 'message'; prefix: string; content: string; position: Position; transactional: boolean }
+  /**
+   * The source has sent everything before `position` (PostgreSQL: a keepalive's WAL end). Like a heartbeat, the
+   * position may be confirmed once nothing received is left uncommitted; confirming it lets the source shut down.
+   */
+  | { kind: 'keepalive'; position: Position; time: number };
 
 export interface StartPoint {
   /** Replay changes after this position to converge a snapshot taken after it. */

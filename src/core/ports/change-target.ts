@@ -15,13 +15,17 @@ export interface ApplyBatch {
   /**
    * Apply changes in order. Returns the rows an update could not complete: the row is missing on the target and
    * the change lacks some columns (unchanged TOAST). The caller fetches them from the source and upserts them.
+   * `at` (optional) is the source position of the transaction the first change belongs to: an error the target
+   * raises names it (without it, the error names the last position this flow committed).
    */
-  apply(changes: Change[]): Promise<MissingRow[]>;
+  apply(changes: Change[], at?: Position): Promise<MissingRow[]>;
   /** Upsert whole rows (fetched from the source) in this transaction. */
   upsert(table: string, rows: RowImage[]): Promise<void>;
   /** Record `position` as applied and commit, atomically with the changes. */
   commit(position: Position): Promise<void>;
   rollback(): Promise<void>;
+  /** Optional: table schemas changed while this batch is open (a stream hook returned them); use them from now on. */
+  updateTables?(tables: TableSchema[]): void;
 }
 
 export interface ChangeTarget {

@@ -49,6 +49,8 @@ export interface StateStore {
   /** Take or renew a named lease. True when `owner` holds it until `until`; false when another owner does. */
   acquireLease(name: string, owner: string, until: number): Promise<boolean>;
   releaseLease(name: string, owner: string): Promise<void>;
+  /** Optional: who holds the lease now (unexpired), so a holder known to be gone need not be waited out. */
+  leaseOwner?(name: string): Promise<string | undefined>;
 
   close(): Promise<void>;
 }

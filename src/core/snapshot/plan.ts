@@ -28,6 +28,11 @@ export interface PlanDeps {
   store: StateStore;
   /** More checks that must pass before anything is written (e.g. the change source's preflight). */
   preflight?: (tables: TableSchema[]) => Promise<void>;
+  /**
+   * Writes on the source that must come before the target is touched (snapshot+cdc: the publication and the slot),
+   * after every check passed. Called on every run, fresh or resumed.
+   */
+  prepareSource?: (tables: TableSchema[]) => Promise<void>;
 }
 
 export interface PlanResult {
@@ -54,9 +59,13 @@ export async function planSnapshot(deps: PlanDeps, opts: PlanOptions): Promise<P
   const resumed = flow !== undefined;
   if (!flow) {
     const { tables, ranges } = await describePlan(source, opts.selection, opts.rowsPerRange);
-    // Everything is checked before anything is written to the target.
+    // Everything is checked before anything is written anywhere: the source's checks, then the target's (with
+    // `truncate`, rows on the target are expected and checked for shape only). Then the source is prepared, and
+    // only then is the target written: truncated (the target's checks run again, right before), then created.
     await deps.preflight?.(tables);
-    await target.preflight(tables, { truncate: opts.truncate, resuming: false });
+    await target.preflight(tables, { truncate: false, resuming: opts.truncate });
+    await deps.prepareSource?.(tables);
+    if (opts.truncate) await target.preflight(tables, { truncate: true, resuming: false });
     const now = Date.now();
     flow = await store.createFlow({
       id: opts.flow,
@@ -70,6 +79,7 @@ export async function planSnapshot(deps: PlanDeps, opts: PlanOptions): Promise<P
   } else {
     await deps.preflight?.(flow.tables);
     await target.preflight(flow.tables, { truncate: false, resuming: true });
+    await deps.prepareSource?.(flow.tables);
   }
   const jobs = jobsOf(flow);
   await store.addJobs(jobs);

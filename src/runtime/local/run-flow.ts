@@ -17,7 +17,9 @@ import { CDC_CHECKPOINT } from '../../core/cdc/streamer.js';
 import { acquireLease, type HeldLease } from '../lease.js';
 import { streamFlow } from '../stream-flow.js';
 import { FerryError } from '../../core/errors.js';
-import { tableKey, type FlowRecord, type JobRecord } from '../../core/model.js';
+import { tableKey, type FlowRecord, type JobRecord, type TableSchema } from '../../core/model.js';
+import type { StartPoint } from '../../core/ports/change-source.js';
+import { checkSourceAndTarget } from '../../adapters/postgres/preflight-safety.js';
 import type { ProgressSink } from '../../core/progress.js';
 import { finalizeSnapshot } from '../../core/snapshot/finalize.js';
 import { planSnapshot } from '../../core/snapshot/plan.js';
@@ -69,8 +71,27 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
     }
 
     progress.phase('plan');
+    // snapshot+cdc: the publication and the slot are created after every check and before the target is touched.
+    let start: StartPoint | undefined;
+    const prepareSource = changes
+      ? async (tables: TableSchema[]) => {
+          // Every change from here on is retained by the slot and will be replayed.
+          const resuming = (await store.getCheckpoint(flowId, CDC_CHECKPOINT)) !== undefined;
+          start = await changes.prepare(flowId, tables, { resuming });
+          if (!resuming) await store.putCheckpoint(flowId, CDC_CHECKPOINT, start.position);
+        }
+      : undefined;
     const planned = await planSnapshot(
-      { source, target, store, preflight: changes ? (tables) => changes.preflight(flowId, tables) : undefined },
+      {
+        source,
+        target,
+        store,
+        preflight: async (tables) => {
+          await checkSourceAndTarget(config.source, config.target, tables, { cdc, flow: flowId });
+          await changes?.preflight(flowId, tables);
+        },
+        prepareSource,
+      },
       {
         flow: flowId,
         selection: { include: config.include, exclude: config.exclude, rename: config.rename },
@@ -83,13 +104,7 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
     progress.planned(tablePlans(flow, planned.jobs));
 
     if (changes) {
-      // Before the first range is read: every change from here on is retained by the slot and will be replayed.
-      const resuming = (await store.getCheckpoint(flowId, CDC_CHECKPOINT)) !== undefined;
-      const start = await changes.prepare(flowId, flow.tables, { resuming });
-      if (!resuming) {
-        await store.putCheckpoint(flowId, CDC_CHECKPOINT, start.position);
-      }
-      if (start.snapshot) source.useSnapshot(start.snapshot);
+      if (start?.snapshot) source.useSnapshot(start.snapshot);
       else if (flow.phase === 'snapshot') assertKeylessResumable(flow, planned.jobs);
     }
 
@@ -136,7 +151,7 @@ function assertKeylessResumable(flow: FlowRecord, jobs: JobRecord[]): void {
   if (stuck.length > 0) {
     throw new FerryError(
       `the copy of ${stuck.join(', ')} (no primary key) was interrupted; with changes streaming it cannot be resumed without duplicating rows`,
-      'run `ferry cleanup` with this config, empty the target, and run again; or give the table a primary key',
+      'start the flow over: `ferry reset <config> --yes` (it drops the slot, the publication, `_ferry` and the local state), then `ferry run` again with `target.onExistingRows: truncate` (the target tables hold a partial copy); or give the table a primary key',
     );
   }
 }

@@ -2,6 +2,14 @@
  * SQL that applies row changes so that replaying them converges: inserts upsert, updates set the columns present by
  * key, deletes delete by key. Values are the source's text forms, written as literals the target parses exactly as
  * a text COPY would: the same bytes as the snapshot for the same row.
+ *
+ * `GENERATED ALWAYS AS IDENTITY` columns: an INSERT may write them (OVERRIDING SYSTEM VALUE), but no UPDATE may,
+ * not even the DO UPDATE of an upsert ("column can only be updated to DEFAULT"). Native logical replication writes
+ * them because its apply bypasses the rewriter; SQL cannot. So they are never assigned: updates and upserts leave
+ * them out, and `fixIdentity` then replaces (delete + insert OVERRIDING SYSTEM VALUE, in one statement) the rare
+ * rows whose identity value differs from the source's (the source ran `SET col = DEFAULT`, or a replay). Ferry's
+ * target sessions run with session_replication_role = replica, so that delete + insert fires no trigger and no
+ * foreign key action.
  */
 import type { ColumnSchema, TableSchema } from '../../../core/model.js';
 import type { RowImage } from '../../../core/ports/change-source.js';
@@ -43,9 +51,21 @@ export function upsertFromStage(table: TableSchema, stage: string, columns: stri
           SELECT ${columnList(columns)} FROM ${stage}${onConflict(table, columns)}`;
 }
 
+/** Columns declared GENERATED ALWAYS AS IDENTITY: writable by INSERT … OVERRIDING SYSTEM VALUE only. */
+export function alwaysIdentity(table: TableSchema): Set<string> {
+  return new Set(table.columns.filter((c) => c.identity === 'always').map((c) => c.name));
+}
+
+/** Identity ALWAYS columns outside the key that these rows carry: they need `fixIdentity` after an update. */
+export function identityToFix(table: TableSchema, columns: string[]): string[] {
+  const always = alwaysIdentity(table);
+  return columns.filter((c) => always.has(c) && !table.primaryKey.includes(c));
+}
+
 function onConflict(table: TableSchema, columns: string[]): string {
   if (table.primaryKey.length === 0) return '';
-  const rest = columns.filter((c) => !table.primaryKey.includes(c));
+  const always = alwaysIdentity(table);
+  const rest = columns.filter((c) => !table.primaryKey.includes(c) && !always.has(c));
   const target = ` ON CONFLICT (${columnList(table.primaryKey)})`;
   if (rest.length === 0) return `${target} DO NOTHING`;
   return `${target} DO UPDATE SET ${rest.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ')}`;
@@ -62,19 +82,63 @@ export function deleteKeys(table: TableSchema, keys: string[][]): string {
 export function updateMany(table: TableSchema, columns: string[], rows: RowImage[]): string {
   const byName = new Map(table.columns.map((c) => [c.name, c]));
   const keyCols = table.primaryKey;
-  const setCols = columns.filter((c) => !keyCols.includes(c));
+  const always = alwaysIdentity(table);
+  const setCols = columns.filter((c) => !keyCols.includes(c) && !always.has(c));
   const all = [...keyCols, ...setCols];
   const aliases = all.map((_, i) => `c${i}`);
   const values = rows.map((r) => tuple(all.map((c) => typed(r[c], byName.get(c))))).join(',\n');
-  // With nothing to set (only unchanged TOAST columns besides the key), a no-op assignment still finds the row.
+  const match = keyCols.map((c, i) => `t.${ident(c)} = v.c${i}`).join(' AND ');
+  const returning = keyCols.map((c) => `t.${ident(c)}::text`).join(', ');
+  // With nothing to set (only unchanged TOAST or identity columns besides the key), a no-op assignment of a column
+  // that may be assigned still finds the row; a table with none at all is only looked up.
+  const noop = table.columns.find((c) => !always.has(c.name) && !c.generated)?.name;
+  if (setCols.length === 0 && noop === undefined) {
+    return `SELECT ${returning} FROM ${qualified(table.target)} AS t
+            JOIN (VALUES ${values}) AS v(${aliases.join(', ')}) ON ${match}`;
+  }
   const sets = setCols.length
     ? setCols.map((c, i) => `${ident(c)} = v.c${keyCols.length + i}`).join(', ')
-    : `${ident(keyCols[0]!)} = t.${ident(keyCols[0]!)}`;
-  const match = keyCols.map((c, i) => `t.${ident(c)} = v.c${i}`).join(' AND ');
+    : `${ident(noop!)} = t.${ident(noop!)}`;
   return `UPDATE ${qualified(table.target)} AS t SET ${sets}
           FROM (VALUES ${values}) AS v(${aliases.join(', ')})
           WHERE ${match}
-          RETURNING ${keyCols.map((c) => `t.${ident(c)}::text`).join(', ')}`;
+          RETURNING ${returning}`;
+}
+
+/**
+ * Give rows (found by key) the identity ALWAYS values the source has, where they differ: the row is deleted and
+ * inserted again OVERRIDING SYSTEM VALUE with its other columns as they are, in one statement. Rows that already
+ * match are not touched.
+ */
+export function fixIdentity(table: TableSchema, identity: string[], rows: RowImage[]): string {
+  const byName = new Map(table.columns.map((c) => [c.name, c]));
+  const keyCols = table.primaryKey;
+  const all = [...keyCols, ...identity];
+  const alias = new Map(all.map((c, i) => [c, `c${i}`]));
+  const values = rows.map((r) => tuple(all.map((c) => typed(r[c], byName.get(c))))).join(',\n');
+  const target = qualified(table.target);
+  const cols = table.columns.filter((c) => !c.generated).map((c) => c.name);
+  const onKey = (side: string) => keyCols.map((c) => `${side}.${ident(c)} = v.${alias.get(c)}`).join(' AND ');
+  const differs = identity.map((c) => `t.${ident(c)} IS DISTINCT FROM v.${alias.get(c)}`).join(' OR ');
+  return `WITH v(${all.map((c) => alias.get(c)).join(', ')}) AS (VALUES ${values}),
+          d AS (DELETE FROM ${target} AS t USING v WHERE ${onKey('t')} AND (${differs}) RETURNING t.*)
+          INSERT INTO ${target} (${columnList(cols)}) OVERRIDING SYSTEM VALUE
+          SELECT ${cols.map((c) => (identity.includes(c) ? `v.${alias.get(c)}` : `d.${ident(c)}`)).join(', ')}
+          FROM d JOIN v ON ${onKey('d')}`;
+}
+
+/**
+ * One row replaced in one statement: deleted where `where` finds it, inserted again OVERRIDING SYSTEM VALUE with
+ * the columns `row` carries and its own values for the others (unchanged TOAST). For updates that must write an
+ * identity ALWAYS column (a key move, a keyless table's row). Its row count is the rows it found.
+ */
+export function replaceRow(table: TableSchema, row: RowImage, where: string): string {
+  const target = qualified(table.target);
+  const cols = table.columns.filter((c) => !c.generated);
+  const values = cols.map((c) => (c.name in row ? typed(row[c.name], c) : `d.${ident(c.name)}`));
+  return `WITH d AS (DELETE FROM ${target} WHERE ${where} RETURNING *)
+          INSERT INTO ${target} (${columnList(cols.map((c) => c.name))}) OVERRIDING SYSTEM VALUE
+          SELECT ${values.join(', ')} FROM d`;
 }
 
 /** Update by key, setting the columns present (the key too, when it moved). */

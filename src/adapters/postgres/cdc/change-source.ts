@@ -1,14 +1,14 @@
-/** ChangeSource for PostgreSQL: a publication and a pgoutput slot per flow, read with pg-logical-replication. */
+/** ChangeSource for PostgreSQL: a publication and a pgoutput slot per flow, read with our own pgoutput decoder (pgoutput-stream.ts). */
 import pg from 'pg';
 import type { EndpointConfig } from '../../../config/schema.js';
-import { tableKey, type Position, type TableSchema } from '../../../core/model.js';
+import type { Position, TableSchema } from '../../../core/model.js';
 import type { ChangeSource, LagInfo, RowImage, StartPoint, StreamEvent } from '../../../core/ports/change-source.js';
 import { connect, pgEndpoint, type PgEndpoint } from '../connect.js';
 import { copiedColumns } from '../copy-format.js';
 import { columnList, ident, literal, qualified } from '../sql.js';
 import { compareLsn, normalizeLsn } from './lsn.js';
 import { HEARTBEAT_PREFIX, slotName } from './names.js';
-import { FerryError } from '../../../core/errors.js';
+import { ConnectionError, FerryError } from '../../../core/errors.js';
 import { openReplicationStream } from './pgoutput-stream.js';
 import { checkReplicationSource } from './replication-preflight.js';
 import { createSlotWithSnapshot, dropSlotAndPublication, ensurePublication, findSlot, slotLag } from './slot.js';
@@ -73,56 +73,90 @@ export class PgChangeSource implements ChangeSource {
 
   async stream(
     flow: string,
-    tables: TableSchema[],
+    _tables: TableSchema[],
     from: Position,
     onEvents: (events: StreamEvent[]) => Promise<void>,
     signal: AbortSignal,
   ): Promise<void> {
-    const selected = new Set(tables.map((t) => tableKey(t.source)));
-    const stream = await openReplicationStream(
-      { ...this.endpoint.config },
-      flow,
-      selected,
-      normalizeLsn(from as string),
-      onEvents,
-    );
+    const stream = await openReplicationStream(this.endpoint, flow, normalizeLsn(from as string), onEvents).catch((err: unknown) => {
+      throw this.streamError(flow, err);
+    });
     this.stream_ = stream;
     const heartbeat = this.startHeartbeats();
     const onAbort = () => void stream.stop();
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) onAbort();
     try {
-      await stream.done;
+      await stream.done.catch((err: unknown) => {
+        throw this.streamError(flow, err);
+      });
     } finally {
       signal.removeEventListener('abort', onAbort);
-      clearInterval(heartbeat.timer);
-      await heartbeat.client.then((c) => c?.end()).catch(() => {});
+      heartbeat.stop();
       this.stream_ = undefined;
     }
   }
 
-  /** Non-transactional logical messages travel through the slot in WAL order: safe to acknowledge when idle. */
-  private startHeartbeats(): { timer: NodeJS.Timeout; client: Promise<pg.Client | undefined> } {
-    const client = connect(this.endpoint).catch(() => undefined);
-    let warned = false;
+  /** A replication error that names the endpoint (and, for a dropped slot, what it means). */
+  private streamError(flow: string, err: unknown): unknown {
+    if (err instanceof FerryError) return err;
+    const e = err as { code?: string; message?: string };
+    if (e.code === '42704') {
+      return Object.assign(
+        new FerryError(
+          `the replication slot ${slotName(flow)} of flow ${flow} on ${this.endpoint.display} is gone (dropped by \`ferry cleanup\` or by hand); the changes made since cannot be recovered from it`,
+          'start the flow over (`ferry reset`, or an empty target and a new flow name)',
+        ),
+        { cause: err },
+      );
+    }
+    const wrapped = new ConnectionError(`lost the replication stream from ${this.endpoint.display}: ${e.message ?? String(err)}`);
+    Object.defineProperty(wrapped, 'cause', { value: err, enumerable: false });
+    return wrapped;
+  }
+
+  /**
+   * Non-transactional logical messages travel through the slot in WAL order: safe to acknowledge when idle. A lost
+   * heartbeat connection is reported and opened again at the next beat (an idle slot must keep advancing).
+   */
+  private startHeartbeats(): { stop(): void } {
+    let client: pg.Client | undefined;
+    let failing = false;
+    let busy = false;
+    let stopped = false;
     const beat = async () => {
-      const c = await client;
-      if (!c) return;
+      if (busy || stopped) return;
+      busy = true;
       try {
-        await c.query(`SELECT pg_logical_emit_message(false, $1, $2)`, [HEARTBEAT_PREFIX, String(Date.now())]);
+        client ??= await connect(this.endpoint);
+        await client.query(`SELECT pg_logical_emit_message(false, $1, $2)`, [HEARTBEAT_PREFIX, String(Date.now())]);
+        if (failing) this.opts.warn?.(`heartbeats on ${this.endpoint.display} work again`);
+        failing = false;
       } catch (err) {
-        if (!warned) this.opts.warn?.(`heartbeats disabled (an idle slot will not advance): ${(err as Error).message}`);
-        warned = true;
+        if (!failing) this.opts.warn?.(`heartbeat on ${this.endpoint.display} failed (retrying; an idle slot does not advance meanwhile): ${(err as Error).message}`);
+        failing = true;
+        const c = client;
+        client = undefined;
+        await c?.end().catch(() => {});
+      } finally {
+        busy = false;
+        if (stopped) await client?.end().catch(() => {});
       }
     };
     const timer = setInterval(() => void beat(), this.opts.heartbeatMs ?? 5000);
     timer.unref();
     void beat();
-    return { timer, client };
+    return {
+      stop() {
+        stopped = true;
+        clearInterval(timer);
+        if (!busy) void client?.end().catch(() => {});
+      },
+    };
   }
 
   async acknowledge(position: Position): Promise<void> {
-    await this.stream_?.acknowledge(position as string);
+    this.stream_?.acknowledge(normalizeLsn(position as string));
   }
 
   async fetchRows(table: TableSchema, keys: RowImage[]): Promise<RowImage[]> {

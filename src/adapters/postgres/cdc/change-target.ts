@@ -2,10 +2,18 @@
  * ChangeTarget for PostgreSQL. A batch is one target transaction; the flow's applied position is written in the same
  * transaction (`_ferry.cdc_position`), so the target itself knows which source transactions it holds.
  *
+ * Every batch runs with `session_replication_role = replica`, as native logical replication does: the target's
+ * triggers, rules and foreign keys do not fire on replayed changes (the source already ran its own, and their
+ * effects arrive as changes of their own).
+ *
  * Changes are applied in runs: consecutive inserts into one table become one upsert (through a COPY-loaded staging
  * table when the run is large), consecutive deletes one DELETE … IN, consecutive updates of the same columns one
  * UPDATE … FROM (VALUES …). Runs keep the source order between them, and within a run the last change of a key wins,
- * which is what applying them one by one would leave.
+ * which is what applying them one by one would leave. Merging can change the outcome in one way only: one statement
+ * checks a non-deferrable unique index (or exclusion constraint) row by row, so a swap that the source did through
+ * a temporary value, in several statements, can fail when merged. On tables with such an index besides the primary
+ * key, an update run therefore runs under a savepoint and, if it hits a unique or exclusion violation, is applied
+ * again one change at a time, in source order, exactly as the source did.
  */
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
@@ -16,6 +24,8 @@ import { tableKey, type Position, type TableSchema } from '../../../core/model.j
 import type { Change, RowImage } from '../../../core/ports/change-source.js';
 import type { ApplyBatch, ChangeTarget, MissingRow } from '../../../core/ports/change-target.js';
 import { PgPool } from '../pool.js';
+import { applyError, refusedByDatabase } from './apply-error.js';
+import { BEGIN_AS_REPLICA, replicaRoleError } from '../replica-role.js';
 import { copiedColumns } from '../copy-format.js';
 import { columnList, ident, qualified } from '../sql.js';
 import * as sql from './apply-sql.js';
@@ -47,13 +57,19 @@ export class PgChangeTarget implements ChangeTarget {
   async begin(flow: string, tables: TableSchema[]): Promise<ApplyBatch> {
     const c = await this.pool.client();
     try {
-      await c.query('BEGIN');
+      await c.query(BEGIN_AS_REPLICA);
     } catch (err) {
+      await c.query('ROLLBACK').catch(() => {});
       c.release(err as Error);
-      throw err;
+      throw replicaRoleError(err, this.pool.endpoint.display) ?? err;
     }
-    return new PgApplyBatch(c, flow, new Map(tables.map((t) => [tableKey(t.source), t])));
+    return new PgApplyBatch(c, flow, new Map(tables.map((t) => [tableKey(t.source), t])), this.uniques, () =>
+      this.appliedPosition(flow).catch(() => undefined),
+    );
   }
+
+  /** Per target table: does it have a unique index or exclusion constraint, checked immediately, besides its key? */
+  private readonly uniques = new Map<string, boolean>();
 
   async close(): Promise<void> {
     await this.pool.end();
@@ -68,7 +84,25 @@ class PgApplyBatch implements ApplyBatch {
     private readonly client: pg.PoolClient,
     private readonly flow: string,
     private readonly tables: ReadonlyMap<string, TableSchema>,
+    private readonly uniques: Map<string, boolean>,
+    private readonly lastApplied: () => Promise<Position | undefined>,
   ) {}
+
+  private async hasOtherUnique(table: TableSchema): Promise<boolean> {
+    const key = tableKey(table.target);
+    let v = this.uniques.get(key);
+    if (v === undefined) {
+      // Deferrable ones are not checked under session_replication_role = replica (their recheck is a trigger).
+      const { rows } = await this.client.query<{ u: string }>(
+        `SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = $1::regclass AND indimmediate
+                          AND ((indisunique AND NOT indisprimary) OR indisexclusion))::text AS u`,
+        [qualified(table.target)],
+      );
+      v = rows[0]?.u === 'true';
+      this.uniques.set(key, v);
+    }
+    return v;
+  }
 
   private table(key: string): TableSchema {
     const t = this.tables.get(key);
@@ -76,20 +110,34 @@ class PgApplyBatch implements ApplyBatch {
     return t;
   }
 
-  async apply(changes: Change[]): Promise<MissingRow[]> {
+  async apply(changes: Change[], at?: Position): Promise<MissingRow[]> {
     const missing: MissingRow[] = [];
-    for (let i = 0; i < changes.length; ) {
+    let current: Change | undefined;
+    try {
+      for (let i = 0; i < changes.length; ) {
+        current = changes[i]!;
+        i = await this.applyRun(changes, i, missing);
+      }
+    } catch (err) {
+      if (!refusedByDatabase(err)) throw err;
+      const table = current && current.op !== 'truncate' ? this.tables.get(current.table) : undefined;
+      throw applyError(err, current, table, at ?? { after: await this.lastApplied() });
+    }
+    return missing;
+  }
+
+  /** Apply the run of changes that starts at `i`; returns where the next run starts. */
+  private async applyRun(changes: Change[], i: number, missing: MissingRow[]): Promise<number> {
+    {
       const c = changes[i]!;
       if (c.op === 'truncate') {
         await this.client.query(sql.truncate(c.tables.map((t) => this.table(t)), c.cascade, c.restartIdentity));
-        i++;
-        continue;
+        return i + 1;
       }
       const table = this.table(c.table);
       if (c.op === 'update' && (table.primaryKey.length === 0 || keyMoved(table, c.row, c.old))) {
         missing.push(...(await this.updateOne(table, c.row, c.old)));
-        i++;
-        continue;
+        return i + 1;
       }
       // A run: same operation, same table (and for updates, the same columns).
       const sig = c.op === 'update' ? Object.keys(c.row).join('\u0000') : '';
@@ -103,9 +151,29 @@ class PgApplyBatch implements ApplyBatch {
       const run = changes.slice(i, j);
       if (c.op === 'insert') await this.upsertRows(table, run.map((x) => (x as { row: RowImage }).row));
       else if (c.op === 'delete') await this.deleteRows(table, run.map((x) => (x as { old: RowImage }).old));
-      else missing.push(...(await this.updateRows(table, run.map((x) => (x as { row: RowImage }).row))));
-      i = j;
+      else missing.push(...(await this.updateRun(table, run.map((x) => (x as { row: RowImage }).row))));
+      return j;
     }
+  }
+
+  /**
+   * A run of updates that keep their key. Merged into one statement, unless that could fail where the source did
+   * not (see the header): then the run is replayed one change at a time, in order.
+   */
+  private async updateRun(table: TableSchema, rows: RowImage[]): Promise<MissingRow[]> {
+    if (rows.length < 2 || !(await this.hasOtherUnique(table))) return this.updateRows(table, rows);
+    await this.client.query('SAVEPOINT ferry_update_run');
+    try {
+      const missing = await this.updateRows(table, rows);
+      await this.client.query('RELEASE SAVEPOINT ferry_update_run');
+      return missing;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code !== '23505' && code !== '23P01') throw err;
+      await this.client.query('ROLLBACK TO SAVEPOINT ferry_update_run');
+    }
+    const missing: MissingRow[] = [];
+    for (const r of rows) missing.push(...(await this.updateRows(table, [r])));
     return missing;
   }
 
@@ -117,10 +185,12 @@ class PgApplyBatch implements ApplyBatch {
     const unique = lastPerKey(table, rows);
     const columns = copiedColumns(table).filter((c) => c in (unique[0] ?? {}));
     if (unique.length === 0) return;
+    const identity = sql.identityToFix(table, columns);
     if (unique.length < STAGE_THRESHOLD) {
       for (let i = 0; i < unique.length; i += STATEMENT_ROWS) {
         await this.client.query(sql.upsertValues(table, columns, unique.slice(i, i + STATEMENT_ROWS)));
       }
+      await this.fixIdentity(table, identity, unique);
       return;
     }
     if (table.primaryKey.length === 0) {
@@ -142,6 +212,15 @@ class PgApplyBatch implements ApplyBatch {
     await this.copyInto(stage, columns, unique);
     await this.client.query(sql.upsertFromStage(table, stage, columns));
     await this.client.query(`TRUNCATE ${stage}`);
+    await this.fixIdentity(table, identity, unique);
+  }
+
+  /** Identity ALWAYS values an upsert or update could not assign (see apply-sql.ts). */
+  private async fixIdentity(table: TableSchema, identity: string[], rows: RowImage[]): Promise<void> {
+    if (identity.length === 0 || table.primaryKey.length === 0) return;
+    for (let i = 0; i < rows.length; i += STATEMENT_ROWS) {
+      await this.client.query(sql.fixIdentity(table, identity, rows.slice(i, i + STATEMENT_ROWS)));
+    }
   }
 
   /** A temporary table shaped like the target table, created once per connection. */
@@ -192,6 +271,7 @@ class PgApplyBatch implements ApplyBatch {
       const { rows: hit } = await this.client.query<string[]>({ text: sql.updateMany(table, columns, unique.slice(i, i + STATEMENT_ROWS)), rowMode: 'array' });
       for (const k of hit) found.add(JSON.stringify(k));
     }
+    await this.fixIdentity(table, sql.identityToFix(table, columns), unique.filter((r) => found.has(JSON.stringify(sql.keyOf(table, r)))));
     const absent = unique.filter((r) => !found.has(JSON.stringify(sql.keyOf(table, r))));
     return this.completeOrReport(table, absent);
   }
@@ -210,9 +290,13 @@ class PgApplyBatch implements ApplyBatch {
   /** A key change (the row moves) or any update of a keyless table (matched on its old values). */
   private async updateOne(table: TableSchema, row: RowImage, old: RowImage | null): Promise<MissingRow[]> {
     const target = qualified(table.target);
+    // An identity ALWAYS column cannot be assigned by UPDATE: the row is replaced instead.
+    const always = sql.alwaysIdentity(table);
+    const update = (where: string) =>
+      Object.keys(row).some((c) => always.has(c)) ? sql.replaceRow(table, row, where) : sql.updateOne(table, row, where);
     if (table.primaryKey.length === 0) {
       if (!old) throw new Error(`update of ${tableKey(table.source)} without its old row: the source table needs REPLICA IDENTITY FULL`);
-      const r = await this.client.query(sql.updateOne(table, row, sql.matchOldRow(table, old)));
+      const r = await this.client.query(update(sql.matchOldRow(table, old)));
       if (r.rowCount === 0) await this.upsertRows(table, [{ ...old, ...row }]);
       return [];
     }
@@ -222,7 +306,7 @@ class PgApplyBatch implements ApplyBatch {
     if (rowCount) {
       // Whatever holds the new key is older than this move (a later snapshot chunk): the moved row replaces it.
       await this.client.query(`DELETE FROM ${target} WHERE ${sql.keyPredicate(table, newKey)}`);
-      await this.client.query(sql.updateOne(table, row, sql.keyPredicate(table, oldKey)));
+      await this.client.query(update(sql.keyPredicate(table, oldKey)));
       return [];
     }
     return this.updateRows(table, [row]);

@@ -1,84 +1,73 @@
 /**
- * Reading a slot with pg-logical-replication's pgoutput plugin, turned into Ferry's StreamEvents.
+ * Reading a slot over a `replication: 'database'` connection: START_REPLICATION ... LOGICAL with pgoutput
+ * (protocol version 1, with logical messages), decoded by our own decoder (pgoutput-decode.ts) into StreamEvents.
  *
- * Two pitfalls of the library are designed around:
- * - It parses values with pg-types (int8 to string, timestamptz to Date, jsonb to object), which breaks fidelity.
- *   Every relation column's parser is replaced with the identity, so values stay the text pgoutput sent.
- * - It acknowledges on its own timer, possibly ahead of what the target committed. Auto-acknowledge is off; only
- *   `acknowledge()` (called after the target committed) moves the slot.
- * - Its flow control awaits a handler per message, which costs more than the decoding. Instead, the messages that
- *   one socket read yields (they are parsed synchronously, in one tick) are collected into a batch; the socket is
- *   paused until the batch's handler has returned (backpressure), then resumed.
+ * - node-postgres runs START_REPLICATION as a query whose CopyBoth data arrives as the connection's `copyData`
+ *   events; we write Standby Status Updates back as CopyData. The query settles when the stream ends.
+ * - Acknowledgements are exact: the position the streamer confirms (a commit's end, a heartbeat's or keepalive's
+ *   position) is sent as written, flushed and applied, never `+ 1`.
+ * - Keepalives become events in stream order with the data (never ahead of data still waiting to be applied), so
+ *   the streamer can confirm their position once everything before it is committed; a keepalive that asks for a
+ *   reply is answered at once with the last confirmed position (always safe).
+ * - Backpressure: the messages that one socket read yields (parsed synchronously, in one tick) are collected into
+ *   a batch; the socket is paused until the batch's handler has returned, then resumed.
  */
-import type pg from 'pg';
-import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
-import type { Change, RowImage, StreamEvent } from '../../../core/ports/change-source.js';
+import pg from 'pg';
+import type { StreamEvent } from '../../../core/ports/change-source.js';
+import type { Change } from '../../../core/ports/change-source.js';
+import { connect, type PgEndpoint } from '../connect.js';
 import { HEARTBEAT_PREFIX, publicationName, slotName } from './names.js';
 import { normalizeLsn } from './lsn.js';
-
-type PgoutputMessage = Parameters<PgoutputPlugin['parse']> extends never ? never : ReturnType<PgoutputPlugin['parse']>;
-
-interface Relation {
-  schema: string;
-  name: string;
-  columns: { name: string; parser: (raw: unknown) => unknown }[];
-}
-
-const identity = (raw: unknown) => raw;
-
-/** pgoutput's commit timestamps are microseconds since the Unix epoch (the library already shifted them). */
-function micros(t: unknown): number {
-  return Number(BigInt(t as bigint) / 1000n);
-}
-
-/** Drop `undefined` (an unchanged TOAST value with no old row to copy it from): the column is simply absent. */
-function image(tuple: Record<string, unknown> | null): RowImage | null {
-  if (!tuple) return null;
-  // Values are already strings or null (identity parsers); copy only when a column must be dropped.
-  for (const k in tuple) {
-    if (tuple[k] === undefined) {
-      const out: RowImage = {};
-      for (const j in tuple) if (tuple[j] !== undefined) out[j] = tuple[j] as string | null;
-      return out;
-    }
-  }
-  return tuple as RowImage;
-}
+import { decodeReplicationMessage, PgoutputDecoder, standbyStatusUpdate, type PgoutputMessage } from './pgoutput-decode.js';
 
 export interface ReplicationStream {
-  acknowledge(lsn: string): Promise<void>;
+  /** Confirm `lsn` (exactly) to the source. */
+  acknowledge(lsn: string): void;
   /** Resolves when the stream has ended (after stop, or on an error, which it rethrows). */
   done: Promise<void>;
   stop(): Promise<void>;
 }
 
+interface Connection {
+  on(event: 'copyData', fn: (msg: { chunk: Buffer }) => void): void;
+  once(event: 'replicationStart', fn: () => void): void;
+  sendCopyFromChunk(chunk: Buffer): void;
+  stream?: { pause(): void; resume(): void };
+}
+
+/**
+ * How often the last confirmed position is repeated (so wal_sender_timeout never ends a slow apply), asking the
+ * server to answer: a source that stays silent longer than SILENCE_MS while we read is taken as lost (a server
+ * that hangs, a network that drops packets without resetting the connection), and the supervisor reconnects.
+ */
+const STATUS_INTERVAL_MS = 10_000;
+const SILENCE_MS = Number(process.env.FERRY_STREAM_SILENCE_MS) || 60_000;
+
 export async function openReplicationStream(
-  config: pg.ClientConfig,
+  endpoint: PgEndpoint,
   flow: string,
-  selected: ReadonlySet<string>,
   from: string,
   onEvents: (events: StreamEvent[]) => Promise<void>,
 ): Promise<ReplicationStream> {
-  const service = new LogicalReplicationService(config, {
-    acknowledge: { auto: false, timeoutSeconds: 0 },
-    flowControl: { enabled: false },
-  });
-  const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [publicationName(flow)], messages: true });
-  const parser = (plugin as unknown as { parser: { readRelationColumn: (r: unknown) => { parser: unknown } } }).parser;
-  const readColumn = parser.readRelationColumn.bind(parser);
-  parser.readRelationColumn = (reader: unknown) => ({ ...readColumn(reader), parser: identity });
-
+  const client = await connect(endpoint, { replication: 'database', statement_timeout: 0, query_timeout: 0 } as pg.ClientConfig);
+  const connection = (client as unknown as { connection: Connection }).connection;
+  const decoder = new PgoutputDecoder();
   let failure: unknown;
-  const started = new Promise<void>((resolve, reject) => {
-    service.once('start', () => resolve());
-    service.once('error', reject);
-  });
-  service.on('error', (err: unknown) => {
-    failure ??= err;
-  });
-  const socket = () => (service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } })._connection?.stream;
+  let stopping = false;
+  let acked = from;
+  const send = (lsn: string, reply = false) => {
+    if (stopping) return;
+    try {
+      connection.sendCopyFromChunk(standbyStatusUpdate(lsn, reply));
+    } catch {
+      // a closed socket: the stream's end reports it
+    }
+  };
+
   let batch: StreamEvent[] = [];
   let delivering = Promise.resolve();
+  let paused = false;
+  let heard = Date.now();
   const deliver = () => {
     const events = batch;
     batch = [];
@@ -86,95 +75,130 @@ export async function openReplicationStream(
       .then(() => onEvents(events))
       .catch((err: unknown) => {
         failure ??= err;
-        void service.stop();
+        void stop();
       })
       .finally(() => {
-        if (batch.length === 0) socket()?.resume();
+        if (batch.length === 0) {
+          paused = false;
+          heard = Date.now();
+          connection.stream?.resume();
+        }
       });
   };
-  service.on('data', (lsn: string, msg: PgoutputMessage) => {
-    const event = toEvent(lsn, msg as unknown as Record<string, unknown>, selected);
-    if (!event) return;
+  const push = (event: StreamEvent) => {
     if (batch.length === 0) {
-      socket()?.pause();
+      paused = true;
+      connection.stream?.pause();
       setImmediate(deliver);
     }
     batch.push(event);
+  };
+
+  connection.on('copyData', ({ chunk }) => {
+    if (failure !== undefined) return;
+    heard = Date.now();
+    try {
+      const m = decodeReplicationMessage(chunk);
+      if (m.type === 'keepalive') {
+        if (m.replyRequested) send(acked);
+        push({ kind: 'keepalive', position: normalizeLsn(m.end), time: m.time });
+      } else if (m.type === 'xlog') {
+        const event = toEvent(decoder.decode(m.body));
+        if (event) push(event);
+      }
+    } catch (err) {
+      failure ??= err;
+      void stop();
+    }
   });
-  // A keepalive is parsed as soon as it arrives, ahead of data messages still queued by flow control, so its LSN
-  // must never be acknowledged as if everything before it were applied. It is answered with the last position the
-  // target confirmed. (Idle slots advance through heartbeat messages instead, which travel in order with the data.)
-  let acked: string | undefined;
-  service.on('heartbeat', (_lsn: string, _time: number, shouldRespond: boolean) => {
-    if (shouldRespond && acked) void service.acknowledge(acked);
-  });
-  const subscription = service.subscribe(plugin, slotName(flow), from);
-  const done = subscription.then(
-    () => {
-      if (failure) throw failure;
+
+  const started = new Promise<void>((resolve) => connection.once('replicationStart', resolve));
+  const sql =
+    `START_REPLICATION SLOT "${slotName(flow)}" LOGICAL ${normalizeLsn(from)} ` +
+    `(proto_version '1', publication_names '${publicationName(flow)}', messages 'true')`;
+  const query = client.query(sql);
+  const done = query.then(
+    async () => {
+      await delivering;
+      if (failure !== undefined) throw failure;
+      if (!stopping) throw new Error(`the replication stream of ${endpoint.display} ended`);
     },
-    (err) => {
-      throw failure ?? err;
+    async (err: unknown) => {
+      await delivering;
+      if (failure !== undefined) throw failure;
+      if (!stopping) throw err;
     },
   );
+  const status = setInterval(() => {
+    if (!paused && Date.now() - heard > SILENCE_MS) {
+      failure ??= new Error(`the replication connection to ${endpoint.display} was silent for ${Math.round((Date.now() - heard) / 1000)} s`);
+      void stop();
+      return;
+    }
+    send(acked, true);
+  }, Math.min(STATUS_INTERVAL_MS, SILENCE_MS / 3));
+  status.unref();
+
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      send(acked);
+      stopping = true;
+      clearInterval(status);
+      await client.end().catch(() => {});
+    })());
+  void done.catch(() => {}).finally(() => void stop());
+
   await Promise.race([started, done]);
-  // Status updates keep the walsender from timing out (wal_sender_timeout) while a long transaction is applied
-  // and nothing new is acknowledged. Repeating the last confirmed position is always safe.
-  const keepAlive = setInterval(() => void service.acknowledge(acked ?? from).catch(() => {}), 10_000);
-  keepAlive.unref();
-  void done.finally(() => clearInterval(keepAlive)).catch(() => {});
   return {
-    async acknowledge(lsn: string) {
+    acknowledge(lsn: string) {
       acked = lsn;
-      await service.acknowledge(lsn);
+      send(lsn);
     },
     done,
     async stop() {
-      await service.stop();
+      await stop();
       await done.catch(() => {});
     },
   };
 }
 
-function tableOf(r: unknown): string {
-  const rel = r as Relation;
-  return `${rel.schema}.${rel.name}`;
-}
-
-function toEvent(lsn: string, msg: Record<string, unknown>, selected: ReadonlySet<string>): StreamEvent | undefined {
+function toEvent(msg: PgoutputMessage): StreamEvent | undefined {
   switch (msg.tag) {
     case 'begin':
-      return { kind: 'begin', position: normalizeLsn(msg.commitLsn as string), time: micros(msg.commitTime) };
+      return { kind: 'begin', position: normalizeLsn(msg.finalLsn), time: msg.time };
     case 'commit':
-      return { kind: 'commit', position: normalizeLsn(msg.commitEndLsn as string), time: micros(msg.commitTime) };
+      return { kind: 'commit', position: normalizeLsn(msg.endLsn), time: msg.time };
+    case 'relation': {
+      const r = msg.relation;
+      return {
+        kind: 'relation',
+        relation: { id: String(r.oid), table: `${r.schema}.${r.name}`, columns: r.columns, replicaIdentity: r.replicaIdentity },
+      };
+    }
     case 'message': {
-      if (msg.prefix !== HEARTBEAT_PREFIX) return undefined;
-      const sent = Number(Buffer.from(msg.content as Uint8Array).toString('utf8'));
-      return { kind: 'heartbeat', position: normalizeLsn(lsn), time: Number.isFinite(sent) ? sent : Date.now() };
+      const position = normalizeLsn(msg.lsn);
+      if (msg.prefix === HEARTBEAT_PREFIX && !msg.transactional) {
+        const sent = Number(msg.content);
+        return { kind: 'heartbeat', position, time: Number.isFinite(sent) ? sent : Date.now() };
+      }
+      return { kind: 'message', prefix: msg.prefix, content: msg.content, position, transactional: msg.transactional };
     }
     case 'insert':
+      return { kind: 'change', change: { op: 'insert', table: tableOf(msg.relation), row: msg.row } };
     case 'update':
-    case 'delete': {
-      const table = tableOf(msg.relation);
-      // The publication lists only the flow's tables; this guards against one altered by hand.
-      if (!selected.has(table)) return undefined;
-      return { kind: 'change', change: toChange(table, msg) };
-    }
+      return { kind: 'change', change: { op: 'update', table: tableOf(msg.relation), row: msg.row, old: msg.old } };
+    case 'delete':
+      return { kind: 'change', change: { op: 'delete', table: tableOf(msg.relation), old: msg.old } };
     case 'truncate': {
-      const tables = (msg.relations as unknown[]).map(tableOf).filter((t) => selected.has(t));
-      if (tables.length === 0) return undefined;
-      const change: Change = { op: 'truncate', tables, cascade: Boolean(msg.cascade), restartIdentity: Boolean(msg.restartIdentity) };
+      const change: Change = { op: 'truncate', tables: msg.relations.map(tableOf), cascade: msg.cascade, restartIdentity: msg.restartIdentity };
       return { kind: 'change', change };
     }
     default:
-      return undefined; // relation, type, origin: the parser keeps what it needs
+      return undefined;
   }
 }
 
-function toChange(table: string, msg: Record<string, unknown>): Change {
-  const row = image(msg.new as Record<string, unknown> | null);
-  const old = image((msg.old ?? msg.key) as Record<string, unknown> | null);
-  if (msg.tag === 'insert') return { op: 'insert', table, row: row! };
-  if (msg.tag === 'update') return { op: 'update', table, row: row!, old };
-  return { op: 'delete', table, old: old! };
+function tableOf(r: { schema: string; name: string }): string {
+  return `${r.schema}.${r.name}`;
 }

@@ -1,0 +1,38 @@
+/**
+ * Which streaming failures a supervisor retries. A lost or refused connection, a server shutting down or
+ * restarting, too many connections, a slot still held by the previous session's walsender: all pass, so they are
+ * retried (forever, with backoff). Fatal: a dropped slot, invalid configuration, a permanent authentication or
+ * permission failure, a missing database.
+ */
+import { ConfigError, ConnectionError, FerryError, PreflightError } from '../core/errors.js';
+
+export type Verdict = 'fatal' | 'retry' | 'unknown';
+
+const RETRY_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
+
+/** The error and its causes, outermost first. */
+function chain(err: unknown): { code?: unknown; message?: unknown }[] {
+  const out: { code?: unknown; message?: unknown }[] = [];
+  let e: unknown = err;
+  for (let i = 0; e && typeof e === 'object' && i < 5; i++) {
+    out.push(e as { code?: unknown; message?: unknown });
+    e = (e as { cause?: unknown }).cause;
+  }
+  return out;
+}
+
+export function classifyStreamError(err: unknown): Verdict {
+  for (const e of chain(err)) {
+    const code = typeof e.code === 'string' ? e.code : '';
+    const message = typeof e.message === 'string' ? e.message : '';
+    if (code.startsWith('28') || code === '42501' || code === '3D000') return 'fatal';
+    if (code === '42704' && /replication slot/i.test(message)) return 'fatal';
+    if (/password must be a string|asks for a password/i.test(message)) return 'fatal';
+    if (/^(57P0[123]|08...|53300|53400|55006|40001|40P01|55P03|57014)$/.test(code)) return 'retry';
+    if (RETRY_ERRNO.has(code)) return 'retry';
+    if (/connection terminated|connection timeout|no answer within|socket hang up|read ECONNRESET|the replication stream .* ended|silent for/i.test(message)) return 'retry';
+  }
+  if (err instanceof ConfigError || err instanceof PreflightError) return 'fatal';
+  if (err instanceof FerryError && !(err instanceof ConnectionError)) return 'fatal';
+  return 'unknown';
+}
