@@ -30,7 +30,7 @@ export function classifyStreamError(err: unknown): Verdict {
     if (/password must be a string|asks for a password/i.test(message)) return 'fatal';
     if (/^(57P0[123]|08...|53300|53400|55006|40001|40P01|55P03|57014)$/.test(code)) return 'retry';
     if (RETRY_ERRNO.has(code)) return 'retry';
-    if (/connection terminated|connection timeout|no answer within|socket hang up|read ECONNRESET|the replication stream .* ended|silent for/i.test(message)) return 'retry';
+    if (/connection terminated|connection timeout|no answer within|socket hang up|read ECONNRESET|not queryable|Client was closed|the replication stream .* ended|silent for/i.test(message)) return 'retry';
   }
   if (err instanceof ConfigError || err instanceof PreflightError) return 'fatal';
   if (err instanceof FerryError && !(err instanceof ConnectionError)) return 'fatal';

@@ -134,10 +134,37 @@ export class PgStreamParts {
     return this.source;
   }
 
+  /** Clients that lost their server (a source restart): replaced by `live()` before their next use. */
+  private readonly broken = new WeakSet<pg.Client>();
+
+  private async open(): Promise<pg.Client> {
+    const c = await connect(pgEndpoint(this.opts.source, 'source'));
+    const mark = () => this.broken.add(c);
+    c.on('error', mark);
+    c.on('end', mark);
+    return c;
+  }
+
+  /**
+   * The catalog connections outlive the supervisor's stream attempts; after a source restart they are dead, and
+   * every hook and poll would fail on them forever. Reopen whichever one broke (a failure here is a connection
+   * error of its own, which the supervisor retries).
+   */
+  private async live(): Promise<void> {
+    if (this.source && this.broken.has(this.source)) {
+      void this.source.end().catch(() => {});
+      this.source = await this.open();
+    }
+    if (this.pollConn && this.broken.has(this.pollConn)) {
+      void this.pollConn.end().catch(() => {});
+      this.pollConn = await this.open();
+    }
+  }
+
   /** Open the catalog connection and start tracking the flow's tables by OID. */
   async start(): Promise<void> {
-    this.source = await connect(pgEndpoint(this.opts.source, 'source'));
-    this.pollConn = await connect(pgEndpoint(this.opts.source, 'source'));
+    this.source = await this.open();
+    this.pollConn = await this.open();
     for (const [key, t] of this.roots) {
       const oid = await oidOf(this.src, t.source);
       if (oid === undefined) continue;
@@ -172,6 +199,7 @@ export class PgStreamParts {
 
   /** One round of discovery: announce partitions attached/detached and tables created since the last round. */
   async poll(): Promise<PartsMarker[]> {
+    await this.live();
     const p = this.pollConn;
     if (!p) throw new Error('PgStreamParts.start() was not called');
     const markers: PartsMarker[] = [];
@@ -213,6 +241,7 @@ export class PgStreamParts {
   }
 
   async onRelation(relation: RelationInfo, batch: ApplyBatch): Promise<HookResult | void> {
+    await this.live();
     const pb = pgBatch(batch);
     if (!pb) throw new Error('the PostgreSQL stream hooks need a PostgreSQL target');
     const added: TableSchema[] = [];
@@ -346,6 +375,7 @@ export class PgStreamParts {
   }
 
   async onMessage(message: StreamMessage, batch: ApplyBatch): Promise<HookResult | void> {
+    await this.live();
     const m = decodeMarker(message.prefix, message.content);
     if (!m) return;
     const pb = pgBatch(batch);
