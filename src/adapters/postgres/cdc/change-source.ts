@@ -54,7 +54,7 @@ export class PgChangeSource implements ChangeSource {
     if (opts.resuming) {
       throw new FerryError(
         `the replication slot ${slotName(flow)} of flow ${flow} is gone (dropped by \`ferry cleanup\` or by hand); the changes made since cannot be recovered from it`,
-        'start the flow over: empty the target (or set target.onExistingRows: truncate) and use a new state file or flow name',
+        'start the flow over: `ferry reset <config> --yes` (drops the publication, the `_ferry` rows and the local state), then `ferry run` with `target.onExistingRows: truncate`',
       );
     }
     const conn = await connect(this.endpoint, { replication: 'database' } as pg.ClientConfig);
