@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { SqliteStateStore } from '../adapters/sqlite/sqlite-state-store.js';
 import { loadConfigFile, type LoadedConfig } from '../config/load.js';
 import { FerryError } from '../core/errors.js';
@@ -7,6 +8,7 @@ import { redactUrl } from '../progress/logger.js';
 import { teeProgress } from '../progress/summary.js';
 import { flowIdOf } from '../runtime/local/flow-id.js';
 import { runFlow, type LocalRunResult } from '../runtime/local/run-flow.js';
+import { superviseStream } from '../runtime/supervise-stream.js';
 import { serveFlow, type ServedFlow } from '../ui/serve-flow.js';
 import type { UiFlags } from './main.js';
 import { reportError } from './report-error.js';
@@ -33,14 +35,26 @@ export async function runCommand(path: string, opts: { ui?: UiFlags } = {}): Pro
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const result = await runWithActivity(config, {
-      progress: progress.sink,
-      signal: stop.signal,
-      ui: opts.ui,
-      onPhase: (p) => (streaming ||= p === 'streaming'),
-      onUrl: (url) => process.stderr.write(`ferry: dashboard at ${url}\n`),
-      onCounts: (counts) => progress.setChangeCounts(counts),
-    });
+    const once = () =>
+      runWithActivity(config, {
+        progress: progress.sink,
+        signal: stop.signal,
+        ui: opts.ui,
+        onPhase: (p) => (streaming ||= p === 'streaming'),
+        onUrl: (url) => process.stderr.write(`ferry: dashboard at ${url}\n`),
+        onCounts: (counts) => progress.setChangeCounts(counts),
+      });
+    // A flow that was already streaming is restarted by an operator or a service manager, possibly while one of its
+    // databases is down: it waits for them (connection errors retried with backoff, like a reconnect while
+    // streaming) instead of exiting. A new flow still fails fast on an unreachable endpoint (a wrong config, most
+    // likely).
+    const result = (await wasStreaming(config))
+      ? await superviseStream(once, { signal: stop.signal, warn: (m) => progress.sink.warn(m) })
+      : await once();
+    if (!result) {
+      progress.close();
+      return 130;
+    }
     progress.close();
     if (result.interrupted && !streaming) {
       process.stderr.write(`ferry: stopped; run the same command again to resume flow ${result.flow}\n`);
@@ -54,6 +68,17 @@ export async function runCommand(path: string, opts: { ui?: UiFlags } = {}): Pro
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+  }
+}
+
+async function wasStreaming(config: LoadedConfig): Promise<boolean> {
+  if (!existsSync(config.state.path)) return false;
+  const store = new SqliteStateStore(config.state.path);
+  try {
+    const phase = (await store.getFlow(flowIdOf(config)))?.phase;
+    return phase === 'streaming' || phase === 'stopping';
+  } finally {
+    await store.close();
   }
 }
 

@@ -13,12 +13,25 @@ export class PgPool {
     this.pool.on('error', () => {}); // an idle client losing its server must not crash the process
   }
 
+  /**
+   * pg-pool handles 'error' only on idle clients. A checked-out client whose server goes away between two queries
+   * (an open apply batch while the target restarts) would emit an unhandled 'error' and crash the process; its next
+   * query fails instead ("not queryable"), which is what the callers and the stream supervisor act on.
+   */
+  private readonly guarded = new WeakSet<pg.PoolClient>();
+
   async client(): Promise<pg.PoolClient> {
+    let c: pg.PoolClient;
     try {
-      return await this.pool.connect();
+      c = await this.pool.connect();
     } catch (err) {
       throw connectionError(this.endpoint, err);
     }
+    if (!this.guarded.has(c)) {
+      this.guarded.add(c);
+      c.on('error', () => {});
+    }
+    return c;
   }
 
   async withClient<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
