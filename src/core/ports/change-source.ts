@@ -33,7 +33,11 @@ export interface RelationInfo {
 /** What a change stream delivers, in source commit order. Tables are source keys (`schema.name`). */
 export type StreamEvent =
   | { kind: 'begin'; position: Position; time: number }
-  | { kind: 'change'; change: Change }
+  /**
+   * `xid` is present only inside a streamed block (between `stream-start` and `stream-stop`): the id of the
+   * (sub)transaction that made the change. Outside a block, a change belongs to the transaction opened by `begin`.
+   */
+  | { kind: 'change'; change: Change; xid?: string }
   /** Everything of this transaction has been delivered; `position` orders transactions. */
   | { kind: 'commit'; position: Position; time: number }
   /**
@@ -45,12 +49,25 @@ export type StreamEvent =
   /** Every relation description, in stream order (before the first change of that relation in a session, and again when it changes). */
   | { kind: 'relation'; relation: RelationInfo }
   /** A logical message other than Ferry's heartbeat (`transactional`: written inside a transaction, delivered with it). */
-  | { kind: 'message'; prefix: string; content: string; position: Position; transactional: boolean }
+  | { kind: 'message'; prefix: string; content: string; position: Position; transactional: boolean; xid?: string }
   /**
    * The source has sent everything before `position` (PostgreSQL: a keepalive's WAL end). Like a heartbeat, the
    * position may be confirmed once nothing received is left uncommitted; confirming it lets the source shut down.
    */
-  | { kind: 'keepalive'; position: Position; time: number };
+  | { kind: 'keepalive'; position: Position; time: number }
+  /**
+   * Streamed in-progress transactions (PostgreSQL protocol v2, `streaming 'on'`, PostgreSQL 14+). A large source
+   * transaction arrives in blocks before it commits: `stream-start` opens a block of top-level transaction `xid`
+   * (`first`: its first block), its changes follow (each with the (sub)transaction `xid` that made it), and
+   * `stream-stop` closes the block. Blocks of different transactions interleave, and ordinary begin/commit
+   * transactions arrive between blocks. `stream-commit` ends transaction `xid` at commit `position` (in commit
+   * order with ordinary commits); `stream-abort` discards it (`subxid` = `xid`) or only its subtransaction `subxid`
+   * and the subtransactions under it. Nothing of an aborted transaction may reach the target.
+   */
+  | { kind: 'stream-start'; xid: string; first: boolean }
+  | { kind: 'stream-stop' }
+  | { kind: 'stream-commit'; xid: string; position: Position; time: number }
+  | { kind: 'stream-abort'; xid: string; subxid: string };
 
 export interface StartPoint {
   /** Replay changes after this position to converge a snapshot taken after it. */

@@ -24,6 +24,12 @@ export interface ApplyBatch {
   /** Record `position` as applied and commit, atomically with the changes. */
   commit(position: Position): Promise<void>;
   rollback(): Promise<void>;
+  /**
+   * Optional (needed to apply streamed transactions, which can abort a subtransaction): mark a point in this batch,
+   * and undo every change applied after it. Names are plain identifiers chosen by the caller.
+   */
+  savepoint?(name: string): Promise<void>;
+  rollbackTo?(name: string): Promise<void>;
   /** Optional: table schemas changed while this batch is open (a stream hook returned them); use them from now on. */
   updateTables?(tables: TableSchema[]): void;
 }
@@ -31,6 +37,10 @@ export interface ApplyBatch {
 export interface ChangeTarget {
   /** The last position committed with `commit` for this flow (kept in the target itself), if any. */
   appliedPosition(flow: string): Promise<Position | undefined>;
+  /**
+   * Open a target transaction. Several batches may be open at once (parallel lanes, streamed transactions), each an
+   * independent transaction on its own connection; only one of them commits a given position.
+   */
   begin(flow: string, tables: TableSchema[]): Promise<ApplyBatch>;
   close(): Promise<void>;
 }
