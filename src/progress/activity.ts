@@ -130,9 +130,9 @@ export class ActivityRecorder {
         // the changes themselves would defeat the streamer's memory bound in a million-row transaction.
         let open = new Map<string, KindCounts>();
         return override(batch, {
-          apply: (cs) => {
+          apply: (cs, at) => {
             tally(open, cs);
-            return batch.apply(cs);
+            return batch.apply(cs, at);
           },
           commit: async (position) => {
             await batch.commit(position);
