@@ -29,15 +29,20 @@ const rel = (name: string) => qualified({ schema: SCHEMA, name });
 const lit = (v: string | null) => (v === null ? 'NULL' : literal(v));
 const endpoint = (url: string) => ({ url }) as EndpointConfig;
 
+/**
+ * One small pool per database for the oracle's own statements (a connection per statement costs more than the
+ * statement on a loaded machine). Idle connections let the process exit, and a server stopped under them is fine.
+ */
+const pools = new Map<string, pg.Pool>();
 async function run(url: string, sql: string): Promise<pg.QueryResultRow[]> {
-  const c = new pg.Client({ connectionString: url, types: rawTypes });
-  await c.connect();
-  try {
-    const r = await c.query(sql);
-    return (Array.isArray(r) ? r[r.length - 1] : r).rows;
-  } finally {
-    await c.end();
+  let pool = pools.get(url);
+  if (!pool) {
+    pool = new pg.Pool({ connectionString: url, types: rawTypes, max: 2, idleTimeoutMillis: 2000, allowExitOnIdle: true });
+    pool.on('error', () => {});
+    pools.set(url, pool);
   }
+  const r = await pool.query(sql);
+  return (Array.isArray(r) ? (r[r.length - 1] as pg.QueryResult) : r).rows;
 }
 
 async function rowsOf(url: string, relation: string): Promise<Row[]> {

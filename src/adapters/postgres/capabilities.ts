@@ -15,6 +15,7 @@ export const PG_CHANGE_SOURCE_CAPABILITIES: ChangeSourceCapabilities = Object.fr
   // The slot's exported snapshot: exact, but it lives only as long as the replication connection that made it.
   consistentSnapshot: true,
   sharedSnapshot: false,
+  flowState: true,
   // Under REPLICA IDENTITY FULL (preflight requires it for a table without a key).
   keylessTables: true,
   // Unchanged TOAST values are not sent under REPLICA IDENTITY DEFAULT.

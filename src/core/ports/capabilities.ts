@@ -28,6 +28,12 @@ export interface ChangeSourceCapabilities {
    * exported snapshot dies with the replication connection), so a resumed or distributed copy cannot use it.
    */
   sharedSnapshot: boolean;
+  /**
+   * `prepare` keeps per-flow state on the source (PostgreSQL: slot and publication), so a resumed `prepare` of a flow
+   * whose state is gone fails instead of silently starting over. false: the source keeps nothing per flow (MongoDB:
+   * the oplog is shared); a lost position shows as a resume that fails in `stream` instead.
+   */
+  flowState: boolean;
   /** Tables without a key can be streamed (PostgreSQL: under REPLICA IDENTITY FULL, changes carry whole old rows). */
   keylessTables: boolean;
   /** An update may lack columns (PostgreSQL: unchanged TOAST values); the streamer completes them with `fetchRows`. */
