@@ -444,7 +444,7 @@ describe('the streamer health signal', () => {
     const unwatch = watchStream({
       intervalMs: 50,
       stallMs: 400,
-      sample: async () => ({ checkpoint: checkpoint, lag: { lagBytes, retainedBytes: lagBytes, active: true } }),
+      sample: async () => ({ checkpoint: checkpoint, lag: { lagBytes, retained: lagBytes, active: true } }),
       onStall: (r) => stalls.push(r),
     });
     try {

@@ -14,6 +14,7 @@ import { PgStreamParts } from './stream-hooks.js';
 import type { StreamHooks } from '../../../core/cdc/evolve-contract.js';
 import type { Selection } from '../../../core/ports/source.js';
 import { checkReplicationSource } from './replication-preflight.js';
+import { PG_CHANGE_SOURCE_CAPABILITIES } from '../capabilities.js';
 import { createSlotWithSnapshot, dropSlotAndPublication, ensurePublication, findSlot, slotLag } from './slot.js';
 
 export interface PgChangeSourceOptions {
@@ -23,6 +24,7 @@ export interface PgChangeSourceOptions {
 }
 
 export class PgChangeSource implements ChangeSource {
+  readonly capabilities = PG_CHANGE_SOURCE_CAPABILITIES;
   private readonly endpoint: PgEndpoint;
   private snapshotConn: pg.Client | undefined;
   private stream_: Awaited<ReturnType<typeof openReplicationStream>> | undefined;

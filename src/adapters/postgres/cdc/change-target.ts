@@ -31,6 +31,7 @@ import { copiedColumns } from '../copy-format.js';
 import { columnList, ident, qualified } from '../sql.js';
 import * as sql from './apply-sql.js';
 import { targetRelation } from '../ranges.js';
+import { PG_CHANGE_TARGET_CAPABILITIES } from '../capabilities.js';
 
 export const CDC_POSITION_DDL = [
   'CREATE SCHEMA IF NOT EXISTS _ferry',
@@ -42,6 +43,7 @@ const STAGE_THRESHOLD = 200;
 const STATEMENT_ROWS = 1000;
 
 export class PgChangeTarget implements ChangeTarget {
+  readonly capabilities = PG_CHANGE_TARGET_CAPABILITIES;
   private readonly pool: PgPool;
 
   constructor(config: EndpointConfig, opts: { connections: number }) {
