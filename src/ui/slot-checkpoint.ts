@@ -14,5 +14,5 @@ export type SlotSample = LagInfo & { at: number };
 export async function readSlotSample(store: StateStore, flow: string, maxAgeMs = 10 * 60_000): Promise<LagInfo | undefined> {
   const s = (await store.getCheckpoint(flow, CDC_SLOT)) as SlotSample | undefined;
   if (!s || typeof s.at !== 'number' || Date.now() - s.at > maxAgeMs) return undefined;
-  return { lagBytes: s.lagBytes, retainedBytes: s.retainedBytes, active: s.active };
+  return { lagBytes: s.lagBytes, retained: s.retained, horizonSeconds: s.horizonSeconds, active: s.active };
 }
