@@ -6,14 +6,19 @@
  * triggers, rules and foreign keys do not fire on replayed changes (the source already ran its own, and their
  * effects arrive as changes of their own).
  *
- * Changes are applied in runs: consecutive inserts into one table become one upsert (through a COPY-loaded staging
- * table when the run is large), consecutive deletes one DELETE … IN, consecutive updates of the same columns one
- * UPDATE … FROM (VALUES …). Runs keep the source order between them, and within a run the last change of a key wins,
- * which is what applying them one by one would leave. Merging can change the outcome in one way only: one statement
- * checks a non-deferrable unique index (or exclusion constraint) row by row, so a swap that the source did through
- * a temporary value, in several statements, can fail when merged. On tables with such an index besides the primary
- * key, an update run therefore runs under a savepoint and, if it hits a unique or exclusion violation, is applied
- * again one change at a time, in source order, exactly as the source did.
+ * Changes are applied set-based. On a table whose only immediate unique constraint is its primary key, a stretch
+ * of changes (across tables, up to a truncate, a key move or a change of another kind of table) is folded per key
+ * into its net effect (apply-fold.ts): one DELETE for the keys deleted, one upsert (COPY into the table when the run
+ * is large, through a staging table on a replay) for the whole rows, one UPDATE … FROM (VALUES …) per set of present
+ * columns; only each key's order matters there, and it is kept. A run of inserts that ends the call goes straight to
+ * COPY. Other tables are applied in runs: consecutive inserts into one table become one upsert, consecutive deletes
+ * one DELETE … IN, consecutive updates of the same columns one UPDATE … FROM (VALUES …). Runs keep the source order
+ * between them, and within a run the last change of a key wins, which is what applying them one by one would leave.
+ * Merging can change the outcome in one way only: one statement checks a non-deferrable unique index (or exclusion
+ * constraint) row by row, so a swap that the source did through a temporary value, in several statements, can fail
+ * when merged. On tables with such an index besides the primary key (never folded), an update run therefore runs
+ * under a savepoint and, if it hits a unique or exclusion violation, is applied again one change at a time, in
+ * source order, exactly as the source did.
  */
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
