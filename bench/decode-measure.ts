@@ -6,7 +6,7 @@
 import { PerformanceObserver } from 'node:perf_hooks';
 import v8 from 'node:v8';
 
-export interface Figures { changesPerSec: number; gcCount: number; gcMs: number; bytesPerChange: number; }
+export interface Figures { changesPerSec: number; changesPerCpuSec: number; gcCount: number; gcMs: number; bytesPerChange: number; }
 
 export async function measure(chunks: Buffer[], decodeChunk: (chunk: Buffer) => unknown, rounds = 5): Promise<Figures> {
   let gcCount = 0;
@@ -34,10 +34,15 @@ export async function measure(chunks: Buffer[], decodeChunk: (chunk: Buffer) => 
   await new Promise((r) => setTimeout(r, 50));
   obs.observe({ entryTypes: ['gc'] });
   const rates: number[] = [];
+  const cpuRates: number[] = [];
   for (let k = 0; k < rounds; k++) {
     const t0 = process.hrtime.bigint();
+    const c0 = process.cpuUsage();
     run(0, chunks.length);
+    const c = process.cpuUsage(c0);
     rates.push(chunks.length / (Number(process.hrtime.bigint() - t0) / 1e9));
+    // CPU time of this process (user + system): steadier than wall time on a shared, loaded machine.
+    cpuRates.push(chunks.length / ((c.user + c.system) / 1e6));
   }
   await new Promise((r) => setTimeout(r, 50));
   obs.disconnect();
@@ -52,12 +57,13 @@ export async function measure(chunks: Buffer[], decodeChunk: (chunk: Buffer) => 
   deltas.sort((a, b) => a - b);
   if (sink < 0) console.log(sink);
   rates.sort((a, b) => a - b);
-  return { changesPerSec: rates[Math.floor(rates.length / 2)]!, gcCount: gcCount / rounds, gcMs: gcMs / rounds, bytesPerChange: deltas[Math.floor(deltas.length / 2)] ?? NaN };
+  cpuRates.sort((a, b) => a - b);
+  return { changesPerSec: rates[Math.floor(rates.length / 2)]!, changesPerCpuSec: cpuRates[Math.floor(cpuRates.length / 2)]!, gcCount: gcCount / rounds, gcMs: gcMs / rounds, bytesPerChange: deltas[Math.floor(deltas.length / 2)] ?? NaN };
 }
 
 export function report(label: string, n: number, f: Figures): void {
   console.log(
-    `${label}: ${Math.round(f.changesPerSec).toLocaleString('en-US')} changes/s (median of rounds over ${n.toLocaleString('en-US')} messages), ` +
+    `${label}: ${Math.round(f.changesPerSec).toLocaleString('en-US')} changes/s wall, ${Math.round(f.changesPerCpuSec).toLocaleString('en-US')} per CPU-second (medians of rounds over ${n.toLocaleString('en-US')} messages), ` +
       `per round ${f.gcCount.toFixed(0)} GCs, ${f.gcMs.toFixed(0)} ms GC, ~${Math.round(f.bytesPerChange)} bytes allocated/change`,
   );
 }

@@ -2,7 +2,7 @@
  * `node --import tsx bench/decode.ts`: the pgoutput decoder alone (no database, no socket), on N synthetic insert
  * messages framed as the walsender frames them (bench/decode-input.ts), through exactly what the replication
  * stream runs per CopyData chunk: PgoutputDecoder.decode(chunk, XLOG_BODY_OFFSET) → StreamEvent. Prints
- * changes/s (median of 5 rounds), GCs and GC time per round, and bytes allocated per change.
+ * changes/s by wall clock and per CPU-second of the process (medians of 5 rounds), GCs and GC time per round, and bytes allocated per change.
  *
  *   N=1000000 node --import tsx bench/decode.ts
  */
