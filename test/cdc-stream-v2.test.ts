@@ -200,6 +200,8 @@ describe('streamed in-progress transactions (protocol 2)', () => {
     await c.query('SAVEPOINT s');
     await insertRows(c, 10_001, 3000, 'drop');
     await r.until('the subtransaction streamed', (got) => blocks(got, true).some((b) => b.changes.some((e) => e.xid !== xid)));
+    await c.query(`SELECT pg_logical_emit_message(true, 'app', 'in the dropped subtransaction')`);
+    await insertRows(c, 13_001, 1000, 'drop');
     await c.query('ROLLBACK TO SAVEPOINT s');
     await c.query('SAVEPOINT s2');
     await insertRows(c, 20_001, 2000, 'keep2');
@@ -224,6 +226,12 @@ describe('streamed in-progress transactions (protocol 2)', () => {
     const keep2 = inBlocks.filter((e) => rowV(e) === 'keep2');
     expect(new Set(keep2.map((e) => e.xid)).size).toBe(1);
     expect([xid, subxid]).not.toContain(keep2[0]!.xid);
+    // A transactional message of a streamed subtransaction carries an xid of the transaction (PostgreSQL sends the
+    // top-level one in some versions: an upstream fix of stream_message_cb_wrapper is under way), so which one is logged.
+    const msg = r.got.find((e): e is Extract<StreamEvent, { kind: 'message' }> => e.kind === 'message');
+    expect(msg?.content).toBe('in the dropped subtransaction');
+    expect([xid, subxid]).toContain(msg!.xid);
+    console.log(`a message in subtransaction ${subxid} of ${xid} carried xid ${msg!.xid}`);
     // The abort arrives after the dropped changes (not inside a block) and before the commit.
     const abortAt = r.got.indexOf(aborts[0]!);
     expect(r.got.slice(abortAt + 1).some((e) => e.kind === 'change' && e.xid === subxid)).toBe(false);
