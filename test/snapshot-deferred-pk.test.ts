@@ -188,8 +188,9 @@ describe('snapshot with the primary key deferred to finalize', () => {
     });
     const running = runFlow({ config, progress: silentProgress, signal: stop.signal, instrument: ({ changes, applier }) => ({ changes, applier: wrap(applier) }) });
     try {
-      // Changes made once streaming is on are upserts and updates by key (they need the key's unique index).
-      for (let i = 0; i < 600 && atFirstApply.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      // Changes made after finalize built the keys (so after the slot was created) reach the target through CDC, as
+      // upserts and updates by key, which need the key's unique index.
+      for (let i = 0; i < 600 && (await keys(urls.targetUrl)).length < FINAL_KEYS.length; i++) await new Promise((r) => setTimeout(r, 100));
       await query(urls.sourceUrl, `INSERT INTO app.accounts VALUES (20001, 'late@example.com', 20001);
         UPDATE app.accounts SET n = -n WHERE id <= 10; UPDATE app.lines SET qty = 0 WHERE order_id = 1`);
       let applied = false;
