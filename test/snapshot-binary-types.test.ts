@@ -19,7 +19,7 @@ const pair = usePgPair();
 
 const SCHEMA = `
   CREATE SCHEMA app;
-  -- Type OIDs differ between the two clusters (one more type on the source): binary must not depend on them.
+  -- Type OIDs differ between the two clusters: the binary form must not depend on them.
   CREATE TYPE app.filler AS ENUM ('x');
   CREATE TYPE app.mood AS ENUM ('sad', 'ok', 'happy', 'it''s "fine"', 'ünï cødé');
   CREATE DOMAIN app.posint AS int CHECK (VALUE > 0);
