@@ -46,7 +46,7 @@ async function waitReady(url: string, child: ChildProcess, log: () => string): P
   }
 }
 
-export async function startPg15(opts: { logical?: boolean } = {}): Promise<Cluster> {
+export async function startPg15(opts: { logical?: boolean; settings?: Record<string, string | number> } = {}): Promise<Cluster> {
   const base = mkdtempSync(join(tmpdir(), 'ferry-pg15-'));
   chmodSync(base, 0o755);
   const data = join(base, 'data');
@@ -69,6 +69,7 @@ export async function startPg15(opts: { logical?: boolean } = {}): Promise<Clust
     full_page_writes: 'off',
     max_connections: 100,
     ...(opts.logical !== false ? { wal_level: 'logical', max_replication_slots: 20, max_wal_senders: 20 } : {}),
+    ...opts.settings,
   };
   const run = asPostgres(join(PG15_BIN, 'postgres'), ['-D', data, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])]);
   const child = spawn(run.cmd, run.args, { stdio: ['ignore', 'pipe', 'pipe'] });

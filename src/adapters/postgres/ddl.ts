@@ -136,17 +136,19 @@ function columnDef(c: ColumnSchema, extra: PgTableExtra): string {
  * inherited from again (and the columns that only come from it are left to it, as pg_dump does); one outside the
  * flow is not, and the table gets all its columns.
  */
-export function tableStatements(p: TablePlan, targets: Map<string, TableName> = new Map()): Statement[] {
+export function tableStatements(
+  p: TablePlan,
+  targets: Map<string, TableName> = new Map(),
+  opts: { primaryKey?: boolean } = {},
+): Statement[] {
   const { table: t, extra } = p;
   const shape = extra.shape;
   const parents = (shape?.inherits ?? []).map((i) => targets.get(tableKey(i)));
   const inherits = parents.length > 0 && parents.every((x) => x !== undefined) ? (parents as TableName[]) : [];
   const inherited = new Set(inherits.length > 0 ? shape?.inheritedColumns ?? [] : []);
   const parts = t.columns.filter((c) => !inherited.has(c.name)).map((c) => columnDef(c, extra));
-  if (t.primaryKey.length > 0) {
-    const name = extra.primaryKeyName ? `CONSTRAINT ${ident(extra.primaryKeyName)} ` : '';
-    parts.push(`${name}PRIMARY KEY (${columnList(t.primaryKey)})`);
-  }
+  // Without it (a snapshot's load), primaryKeyStatement adds it at finalize.
+  if (t.primaryKey.length > 0 && opts.primaryKey !== false) parts.push(primaryKeyClause(p));
   let tail = inherits.length > 0 ? ` INHERITS (${inherits.map(qualified).join(', ')})` : '';
   if (extra.partitioning) tail += ` PARTITION BY ${extra.partitioning.partitionBy}`;
   if (shape && shape.reloptions.length > 0) tail += ` WITH (${shape.reloptions.join(', ')})`;
@@ -175,6 +177,20 @@ export function tableStatements(p: TablePlan, targets: Map<string, TableName> = 
     });
   }
   return out;
+}
+
+function primaryKeyClause(p: TablePlan): string {
+  const name = p.extra.primaryKeyName ? `CONSTRAINT ${ident(p.extra.primaryKeyName)} ` : '';
+  return `${name}PRIMARY KEY (${columnList(p.table.primaryKey)})`;
+}
+
+/** The primary key of a table created without it (same name as CREATE TABLE would give it); null when keyless. */
+export function primaryKeyStatement(p: TablePlan): Statement | null {
+  if (p.table.primaryKey.length === 0) return null;
+  return {
+    label: `adding the primary key of ${tableKey(p.table.target)}`,
+    sql: `ALTER TABLE ${qualified(p.table.target)} ADD ${primaryKeyClause(p)}`,
+  };
 }
 
 export function indexStatement(t: TableSchema, idx: PgIndex): Statement {

@@ -5,8 +5,11 @@
  * fires on the rows it loads): lock the job's progress row in `_ferry.snapshot_progress`, delete the
  * chunk's key range, COPY the rows in, move the cursor, commit. A second delivery of the same job blocks on the
  * row lock until the first commits, then starts from the cursor the first one wrote: no chunk is ever loaded twice
- * and none is skipped. The delete makes a chunk that is loaded again (after `verify --repair`, or into a target
- * that already held some of these rows) end with exactly one copy of each row.
+ * and none is skipped. The delete makes a chunk that is loaded again (after `verify --repair`, a retry, or into a
+ * target that already held some of these rows) end with exactly one copy of each row. It is skipped when the caller
+ * knows the chunk is unwritten (a snapshot chunk at a cursor its own delivery accounts for, see copyRange): during
+ * a snapshot the target table has no primary key yet (finalize builds it), so the delete is a scan of the table,
+ * paid only by chunks that may have been attempted before.
  */
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
@@ -82,7 +85,7 @@ class PgRangeWriter implements RangeWriter {
     readonly committed: CopyStats,
   ) {}
 
-  async write(boundsJson: Json, input: RowStream): Promise<CopyStats> {
+  async write(boundsJson: Json, input: RowStream, opts: { unwritten?: boolean } = {}): Promise<CopyStats> {
     if (input.format !== PG_COPY_TEXT && input.format !== PG_COPY_BINARY) {
       input.stream.destroy();
       throw new Error(`PostgreSQL target cannot load rows in format ${input.format}`);
@@ -91,7 +94,7 @@ class PgRangeWriter implements RangeWriter {
     const target = qualified(this.table.target);
     try {
       // Keyless tables have no identity to delete by; the progress lock alone keeps their chunks exactly-once.
-      if (bounds.kind === 'pk') await this.client.query(`DELETE FROM ${targetRelation(this.table)} WHERE ${rangePredicate(this.table, bounds)}`);
+      if (bounds.kind === 'pk' && !opts.unwritten) await this.client.query(`DELETE FROM ${targetRelation(this.table)} WHERE ${rangePredicate(this.table, bounds)}`);
     } catch (err) {
       input.stream.destroy();
       throw err;

@@ -213,7 +213,8 @@ async function rehearse(client: pg.ClientBase, plans: TablePlan[], existing: Set
   await client.query('BEGIN');
   try {
     await client.query(`SET LOCAL search_path = ''`);
-    await applyCreate(client, plans);
+    // As createTables does (primary keys deferred): finalizeSteps then rehearses adding them.
+    await applyCreate(client, plans, { primaryKeys: false });
     const fresh = plans.filter((p) => !existing.has(qualified(p.table.target)));
     const freshKeys = new Set(fresh.map((p) => tableKey(p.table.target)));
     for (const step of finalizeSteps(fresh, plans).steps) {

@@ -1,14 +1,17 @@
 /**
- * The schema half of the PostgreSQL target: check, create, finalize. Like pgcopydb, a table is created with its
- * primary key only (the data path needs it to replace ranges), and the rest (indexes, constraints, foreign keys,
- * sequence values) comes after the data, when building them is one pass instead of a cost on every row.
+ * The schema half of the PostgreSQL target: check, create, finalize. A table is created bare, without even its
+ * primary key, and the rest (primary key first, then indexes, constraints, foreign keys, sequence values) comes
+ * after the data, when building each is one sorted pass instead of a cost on every loaded row (the target's COPY
+ * backend is the snapshot's bottleneck). The load path does not need the key: a chunk's rows and its progress
+ * marker commit together, so only a chunk that may have been attempted before deletes its range first
+ * (range-writer.ts), and that delete is a scan only on such retries.
  */
 import type pg from 'pg';
 import { FerryError, errorMessage } from '../../core/errors.js';
 import { tableKey, type TableName, type TableSchema } from '../../core/model.js';
 import type { SequenceValue } from '../../core/ports/source.js';
 import { queryJson, withEmptySearchPath } from './catalog.js';
-import { planOf } from './ddl.js';
+import { planOf, type Statement } from './ddl.js';
 import { qualified } from './sql.js';
 import { postStatements } from './objects-target.js';
 import { applyCreate, finalizeSteps, run } from './target-ddl.js';
@@ -26,6 +29,24 @@ async function indexOwner(client: pg.ClientBase, index: TableName): Promise<stri
   return res.rows[0]?.owner ?? null;
 }
 
+/**
+ * The deferred primary key, built in one pass over the loaded rows. Duplicates mean rows reached the target that
+ * the flow's own chunks did not account for (something else wrote the table during the load): say so.
+ */
+async function addPrimaryKey(client: pg.ClientBase, st: Statement, table: TableName): Promise<void> {
+  try {
+    await client.query(st.sql);
+  } catch (err) {
+    const e = err as { code?: string; detail?: string };
+    if (e.code !== '23505') return run(client, st); // reported as any refused statement
+    throw new FerryError(
+      `the primary key of ${tableKey(table)} cannot be built at finalize: ${errorMessage(err)}${e.detail ? ` (${e.detail})` : ''}`,
+      'the table holds rows twice that the snapshot loaded once: something else wrote it during the load. ' +
+        'Empty it (or set `target.onExistingRows: truncate` after `ferry reset`) and copy it again',
+    );
+  }
+}
+
 /** Serializes concurrent createTables calls (several workers starting at once) on one target database. */
 const CREATE_LOCK = `SELECT pg_advisory_xact_lock(hashtext('ferry:create-tables'))`;
 
@@ -39,7 +60,7 @@ export async function createTables(client: pg.ClientBase, tables: TableSchema[])
   try {
     await client.query(`SET LOCAL search_path = ''`);
     await client.query(CREATE_LOCK);
-    await applyCreate(client, plans);
+    await applyCreate(client, plans, { primaryKeys: false });
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
@@ -60,19 +81,21 @@ export async function finalizeTables(
   const plans = planOf(tables);
   return withEmptySearchPath(client, async () => {
     const { steps, warnings } = finalizeSteps(plans);
-    const existing = new Set(
-      (
-        await queryJson<{ t: string; c: string }>(
-          client,
-          `SELECT coalesce(json_agg(json_build_object('t', w, 'c', con.conname)), '[]')::text AS j
-           FROM jsonb_array_elements_text($1::jsonb) w
-           JOIN pg_constraint con ON con.conrelid = to_regclass(w)`,
-          [JSON.stringify(plans.map((p) => qualified(p.table.target)))],
-        )
-      ).map((r) => `${r.t}\u0000${r.c}`),
+    const constraints = await queryJson<{ t: string; c: string; p: boolean }>(
+      client,
+      `SELECT coalesce(json_agg(json_build_object('t', w, 'c', con.conname, 'p', con.contype = 'p')), '[]')::text AS j
+       FROM jsonb_array_elements_text($1::jsonb) w
+       JOIN pg_constraint con ON con.conrelid = to_regclass(w)`,
+      [JSON.stringify(plans.map((p) => qualified(p.table.target)))],
     );
+    const existing = new Set(constraints.map((r) => `${r.t}\u0000${r.c}`));
+    const keyed = new Set(constraints.filter((r) => r.p).map((r) => r.t));
     for (const step of steps) {
       if (step.constraint !== null && existing.has(`${qualified(step.table)}\u0000${step.constraint}`)) continue;
+      if (step.primaryKey) {
+        if (!keyed.has(qualified(step.table))) await addPrimaryKey(client, step.st, step.table);
+        continue;
+      }
       if (step.index !== null) {
         // CREATE INDEX IF NOT EXISTS would silently skip an index whose name another relation already has.
         const owner = await indexOwner(client, { schema: step.table.schema, name: step.index });

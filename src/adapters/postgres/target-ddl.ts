@@ -10,6 +10,7 @@ import {
   constraintStatement,
   createTypeStatements,
   indexStatement,
+  primaryKeyStatement,
   referencedTarget,
   sequenceStatements,
   tableStatements,
@@ -115,11 +116,14 @@ export function missingTypeProblem(def: PgTypeDef, usedBy: string): { message: s
 }
 
 /**
- * Schemas, types, sequences, tables with primary keys, partitions. Runs inside the caller's transaction with
- * search_path ''. Existing objects are left alone (after checking that types match), so running it again is a
- * no-op.
+ * Schemas, types, sequences, tables, partitions. Runs inside the caller's transaction with search_path ''.
+ * Existing objects are left alone (after checking that types match), so running it again is a no-op.
+ *
+ * `primaryKeys: false` (a snapshot's load) creates the tables without their primary keys: maintaining a unique
+ * btree on every loaded row costs the target's COPY backend, which is the snapshot's bottleneck, while one build
+ * after the load is a single sorted pass. finalizeSteps adds them first, before anything (CDC) needs them.
  */
-export async function applyCreate(client: pg.ClientBase, plans: TablePlan[]): Promise<void> {
+export async function applyCreate(client: pg.ClientBase, plans: TablePlan[], opts: { primaryKeys?: boolean } = {}): Promise<void> {
   const db = databaseOf(plans);
   const defs = typeDefsOfTables(plans);
   // Types of the touched schemas that no column uses are created too (an unfiltered migration leaves nothing out).
@@ -154,7 +158,7 @@ export async function applyCreate(client: pg.ClientBase, plans: TablePlan[]): Pr
   }
   for (const st of sequenceStatements(plans)) await run(client, st);
   const targets = new Map(plans.map((p) => [p.key, p.table.target]));
-  for (const p of inheritanceOrder(plans)) for (const st of tableStatements(p, targets)) await run(client, st);
+  for (const p of inheritanceOrder(plans)) for (const st of tableStatements(p, targets, { primaryKey: opts.primaryKeys })) await run(client, st);
 }
 
 /** Plans with every INHERITS parent of the flow before its children (the flow's order otherwise). */
@@ -184,19 +188,25 @@ export interface FinalizeStep {
   index: string | null;
   /** Foreign keys: the referenced target table. */
   references: TableName | null;
+  /** The primary key: skipped when the table has one already (created by an older Ferry, or by the user). */
+  primaryKey?: boolean;
 }
 
 /**
- * Secondary indexes, then unique/check/exclusion constraints, then foreign keys (which may need the unique
- * indexes of the referenced table). A foreign key to a table outside the flow is skipped with a warning.
+ * Primary keys (deferred from createTables; CDC's upserts and the foreign keys need them), then secondary indexes,
+ * then unique/check/exclusion constraints, then foreign keys (which may need the unique indexes of the referenced
+ * table). A foreign key to a table outside the flow is skipped with a warning.
  */
 export function finalizeSteps(plans: TablePlan[], all: TablePlan[] = plans): { steps: FinalizeStep[]; warnings: string[] } {
+  const keys: FinalizeStep[] = [];
   const indexes: FinalizeStep[] = [];
   const constraints: FinalizeStep[] = [];
   const foreign: FinalizeStep[] = [];
   const warnings: string[] = [];
   for (const p of plans) {
     const t = p.table;
+    const pk = primaryKeyStatement(p);
+    if (pk) keys.push({ st: pk, table: t.target, constraint: null, index: null, references: null, primaryKey: true });
     for (const idx of p.extra.indexes) indexes.push({ st: indexStatement(t, idx), table: t.target, constraint: null, index: idx.name, references: null });
     for (const c of p.extra.constraints) {
       if (c.type !== 'foreign') {
@@ -214,5 +224,5 @@ export function finalizeSteps(plans: TablePlan[], all: TablePlan[] = plans): { s
       foreign.push({ st: constraintStatement(t, c, ref), table: t.target, constraint: c.name, index: null, references: ref });
     }
   }
-  return { steps: [...indexes, ...constraints, ...foreign], warnings };
+  return { steps: [...keys, ...indexes, ...constraints, ...foreign], warnings };
 }

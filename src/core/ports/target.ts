@@ -18,8 +18,11 @@ export interface RangeWriter {
   readonly done: boolean;
   /** Rows and bytes this job has committed so far, by any delivery (for progress only). */
   readonly committed: CopyStats;
-  /** Replace the rows inside `bounds` with `rows`: delete what is there, then load. Not yet committed. */
-  write(bounds: Json, rows: RowStream): Promise<CopyStats>;
+  /**
+   * Replace the rows inside `bounds` with `rows`: delete what is there, then load. Not yet committed.
+   * `unwritten`: the caller knows the target holds no row inside `bounds` (see copyRange), so the delete is skipped.
+   */
+  write(bounds: Json, rows: RowStream, opts?: { unwritten?: boolean }): Promise<CopyStats>;
   /** Record `next` (null: range complete) as the job's cursor and commit it with the rows written. */
   commit(next: Json): Promise<void>;
   /** Abandon the uncommitted chunk. Safe to call after a failure or twice. */
@@ -34,10 +37,14 @@ export interface SchemaWriter {
    * there are this flow's own.
    */
   preflight(tables: TableSchema[], opts: { truncate: boolean; resuming: boolean }): Promise<void>;
-  /** Create schemas, types and tables with their primary keys. Idempotent; all or nothing. */
+  /**
+   * Create schemas, types and tables, their primary keys possibly deferred to `finalize` (so a load must not rely
+   * on them). Idempotent; all or nothing.
+   */
   createTables(flow: string, tables: TableSchema[]): Promise<void>;
   /**
-   * Build secondary indexes, constraints, foreign keys; set sequences. Idempotent; called after every job is done.
+   * Build primary keys (before anything streams changes into the tables), secondary indexes, constraints, foreign
+   * keys; set sequences. Idempotent; called after every job is done.
    * Returns what it could not do but the user should know (a foreign key to a table outside the flow).
    */
   finalize(flow: string, tables: TableSchema[], sequences: SequenceValue[]): Promise<{ warnings: string[] }>;

@@ -27,6 +27,16 @@ export interface CopyRangeOptions {
    * bytes per row just measured, so a wide table does not make 50,000-row chunks of gigabytes.
    */
   batchBytes?: number;
+  /**
+   * Set by a snapshot's delivery of a job (never by `verify --repair`): the target held none of the range's rows
+   * before the job began (planning checked the tables empty or truncated them, and ranges are disjoint), so the only
+   * rows inside the range are the ones this job's chunks committed, each chunk together with the cursor past it.
+   * A chunk that starts at a cursor this delivery accounts for is then unwritten and skips its delete:
+   * the cursor this delivery committed itself; or, for its first chunk, the job's own cursor when
+   * `firstDelivery` (the first delivery of a job never started before, or of a continuation it yielded). Anything
+   * else (a retry, a duplicate that finds the cursor moved, a resume after a crash) deletes first.
+   */
+  fresh?: { firstDelivery: boolean };
   /** Stop requested (SIGINT, SIGTERM): yield after the chunk in flight. */
   signal?: AbortSignal;
   /**
@@ -49,6 +59,8 @@ export async function copyRange(
   let rows = 0;
   let bytes = 0;
   let chunkRows = opts.batchRows;
+  // Where an unwritten chunk would start: the job's cursor, then the cursor this delivery last committed.
+  let expected: Json | undefined = opts.fresh?.firstDelivery ? job.cursor : undefined;
   for (;;) {
     const writer = await deps.target.openRange(job.flow, job.id, table);
     let next: Json;
@@ -68,11 +80,13 @@ export async function copyRange(
           stream.stream.destroy(new ChunkDeadlineError(chunkRows));
         }, Math.max(0, opts.abortAt - Date.now()));
       }
-      const stats = await writer.write(chunk.bounds, stream);
+      const unwritten = opts.fresh !== undefined && expected !== undefined && sameJson(writer.cursor, expected);
+      const stats = await writer.write(chunk.bounds, stream, { unwritten });
       clearTimeout(stopChunk);
       if (cut) throw new ChunkDeadlineError(chunkRows);
       await writer.commit(chunk.next);
       next = chunk.next;
+      expected = next;
       rows += stats.rows;
       bytes += stats.bytes;
       if (opts.batchBytes && stats.rows > 0) {
@@ -97,6 +111,11 @@ export async function copyRange(
     if (next === null) return { status: 'done', rows, bytes };
     if (Date.now() >= opts.deadline || opts.signal?.aborted) return { status: 'yielded', rows, bytes, cursor: next };
   }
+}
+
+/** Cursors are small JSON values (key tuples of strings, block numbers, null) built the same way each time. */
+function sameJson(a: Json, b: Json): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** A chunk cut short because its invocation is about to end. */

@@ -68,6 +68,9 @@ export async function processJob(
       abortAt: opts.abortAt,
       batchBytes: opts.batchBytes,
       signal: opts.signal,
+      // A first delivery of a job no earlier delivery started (a continuation keeps the attempt count of the job
+      // that yielded it, and its cursor is the one that job committed).
+      fresh: { firstDelivery: receiveCount <= 1 && job.attempt === 0 },
       onChunk: async (c) => {
         progress.copied(job.table, c.rows, c.bytes);
         await store.recordProgress(
