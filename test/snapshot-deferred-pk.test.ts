@@ -179,6 +179,7 @@ describe('snapshot with the primary key deferred to finalize', () => {
     const stop = new AbortController();
     const atFirstApply: string[][] = [];
     const wrap = (applier: ChangeTarget): ChangeTarget => ({
+      capabilities: applier.capabilities,
       appliedPosition: (f) => applier.appliedPosition(f),
       close: () => applier.close(),
       async begin(f, tables) {
