@@ -100,7 +100,17 @@ export async function startPg15(opts: { logical?: boolean; settings?: Record<str
         // SIGINT: fast shutdown. runuser forwards it to the server.
         child.kill('SIGINT');
         await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-        if (child.exitCode === null) child.kill('SIGKILL');
+        if (child.exitCode === null) {
+          // Killing runuser would leave the server itself running (seen under load): stop the server by its data
+          // directory, immediately, and only then the wrapper.
+          const ctl = asPostgres(join(PG15_BIN, 'pg_ctl'), ['stop', '-D', data, '-m', 'immediate', '-w', '-t', '20']);
+          try {
+            execFileSync(ctl.cmd, ctl.args, { stdio: 'pipe' });
+          } catch {
+            // Already gone, or pg_ctl could not reach it: the wrapper's kill below is all that is left.
+          }
+          child.kill('SIGKILL');
+        }
       }
       rmSync(base, { recursive: true, force: true });
     },
