@@ -50,6 +50,11 @@ export type StreamAction =
   | ({ type: 'rollback' } & BatchRef)
   /** A change of a paused table was dropped (reported once per table). */
   | { type: 'paused'; table: string; reason: string }
+  /**
+   * Several lanes: every lane waits here until what all lanes scheduled before it is done (work that spans lanes,
+   * a serial or streamed transaction, must not overtake, or be overtaken by, another lane's earlier changes).
+   */
+  | { type: 'barrier' }
   /** Wait for every lane to finish, then end the stream. */
   | { type: 'finish' };
 
@@ -261,6 +266,11 @@ export class StreamMachine {
     for (const lane of this.lanes) this.commit(lane, out);
   }
 
+  /** With several lanes: lanes meet here (see the `barrier` action). */
+  private meet(out: StreamAction[]): void {
+    if (this.multi && out.at(-1)?.type !== 'barrier') out.push({ type: 'barrier' });
+  }
+
   /** A commit point of the stream (or an idle position); `lanes` hold part of it in their open batches. */
   private point(position: Position, time: number, lanes: Iterable<number>, ids: number[] = []): void {
     const waits = new Set(lanes);
@@ -318,6 +328,7 @@ export class StreamMachine {
     if (!this.multi || this.serial) return;
     this.serial = true;
     this.drain(out);
+    this.meet(out);
     const lane0 = this.lanes[0]!;
     for (const h of this.held) this.toLane(lane0, h.change, now, out);
     this.held = [];
@@ -328,7 +339,10 @@ export class StreamMachine {
   private barrier(now: number, out: StreamAction[]): void {
     if (!this.multi) return;
     if (this.inTxn) this.goSerial(now, out);
-    else this.drain(out);
+    else {
+      this.drain(out);
+      this.meet(out);
+    }
   }
 
   private ordinaryChange(change: Change, now: number, out: StreamAction[]): void {
@@ -390,6 +404,7 @@ export class StreamMachine {
       // A serial transaction commits at once: its locks span every lane's tables.
       if (this.serial || now - lane.openedAt >= this.cfg.batchMs || lane.changes >= this.cfg.commitChanges) this.commit(lane, out);
     }
+    if (this.serial) this.meet(out); // later changes of any lane come after it
     this.serial = false;
     this.txnLanes.clear();
   }
@@ -449,13 +464,17 @@ export class StreamMachine {
           // Outside a transaction its position orders it: the batch may commit there (like a heartbeat's).
           lane0.last = { position: e.position, time: now };
           this.point(e.position, now, [0]);
-          if (this.multi) this.commit(lane0, out); // its locks may span every lane's tables
+          if (this.multi) {
+            this.commit(lane0, out); // its locks may span every lane's tables
+            this.meet(out);
+          }
         }
         return out;
       }
       case 'stream-start':
         // Row locks of earlier source transactions must not block the streamed one: every lane commits first.
         this.drain(out);
+        this.meet(out);
         this.streams.start(e.xid, e.first);
         return out;
       case 'stream-stop':
@@ -467,9 +486,11 @@ export class StreamMachine {
         const commit = this.streams.commit(e.xid, e.position, e.time, id, out);
         this.point(e.position, e.time, [], commit ? [id] : []);
         this.pop(out, commit);
+        this.meet(out); // later changes on other lanes come after it
         return out;
       }
       case 'stream-abort':
+        this.meet(out); // a held transaction promoted here must not overtake earlier changes of other lanes
         this.streams.abort(e.xid, e.subxid, out);
         return out;
     }

@@ -303,6 +303,11 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
             await b?.rollback();
           });
           break;
+        case 'barrier': {
+          const before = Promise.all(lanes.map((l) => l.tail));
+          for (let i = 0; i < lanes.length; i++) schedule(i, 0, () => before.then(() => {}));
+          break;
+        }
         case 'paused':
           opts.warn?.(`a change of paused table ${a.table} was dropped: ${a.reason}`);
           break;
