@@ -102,9 +102,15 @@ export interface StreamerOptions {
 }
 
 /** Target connections the streamer may hold at once (lanes, streamed transactions, one spare). */
-export function streamerConnections(opts: { consistency?: 'transaction' | 'table'; lanes?: number; maxStreams?: number }): number {
+/** Takes the streamer's options or the config's `cdc` section (`maxStreamedTransactions`). */
+export function streamerConnections(opts: {
+  consistency?: 'transaction' | 'table';
+  lanes?: number;
+  maxStreams?: number;
+  maxStreamedTransactions?: number;
+}): number {
   const lanes = opts.consistency === 'table' ? Math.max(1, opts.lanes ?? 4) : 1;
-  return lanes + Math.max(1, opts.maxStreams ?? 4) + 1;
+  return lanes + Math.max(1, opts.maxStreams ?? opts.maxStreamedTransactions ?? 4) + 1;
 }
 
 export interface StreamerDeps {
