@@ -142,6 +142,17 @@ describe('StreamMachine: adaptive commits', () => {
     expect(out.filter((a) => a.type === 'commit')).toMatchObject([{ position: '0/140', transactions: 2, changes: 2 }]);
   });
 
+  it('quiet commits of a lane are at least minCommitGapMs apart: a burst of tiny transactions still groups', () => {
+    const s = new MachineSim(machine({ minCommitGapMs: 10 }));
+    s.feed(txn('0/110', '0/120', ins(1)), 0);
+    expect(s.tick(3, { sourceIdle: true }).filter((a) => a.type === 'commit')).toHaveLength(1);
+    s.feed(txn('0/130', '0/140', ins(2)), 5);
+    s.feed(txn('0/150', '0/160', ins(3)), 7);
+    expect(s.tick(9, { sourceIdle: true })).toEqual([]); // 6 ms after the last commit
+    expect(s.machineCommittable).toBe(true);
+    expect(s.tick(13, { sourceIdle: true }).filter((a) => a.type === 'commit')).toMatchObject([{ position: '0/160', transactions: 2 }]);
+  });
+
   it('scripted clock: a transaction every 10 ms is committed within the quiet interval when idle, in large groups when busy', () => {
     const quietMs = 3;
     const run = (busy: boolean) => {

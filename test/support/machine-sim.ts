@@ -31,6 +31,10 @@ export class MachineSim {
     return b;
   }
 
+  get machineCommittable(): boolean {
+    return this.m.committable;
+  }
+
   get openBatches(): string[] {
     return [...this.batches.keys()];
   }

@@ -82,6 +82,11 @@ export interface MachineConfig {
   maxStreams?: number;
   /** Bytes a held streamed transaction may buffer before the stream fails with advice. Default 64 MiB. */
   maxHeldBytes?: number;
+  /**
+   * A quiet-source commit waits until this long after the lane's previous commit (default 0): caps a lane's
+   * commit rate when tiny transactions arrive just apart enough to look quiet, at the cost of at most this much lag.
+   */
+  minCommitGapMs?: number;
 }
 
 export interface TickInput {
@@ -131,6 +136,8 @@ class Lane {
   txns = 0;
   /** The last complete transaction boundary in the open batch. */
   last: { position: Position; time: number } | undefined;
+  /** When its last commit was scheduled. */
+  committedAt = -Infinity;
   points: Point[] = [];
   constructor(readonly index: number) {}
 }
@@ -158,6 +165,8 @@ export class StreamMachine {
   private acked: Position;
   private stopSince: number | undefined;
   private finished = false;
+  /** The `now` of the input being decided. */
+  private clock = 0;
 
   constructor(private readonly cfg: MachineConfig) {
     this.tables = new Set(cfg.tables);
@@ -191,6 +200,11 @@ export class StreamMachine {
 
   get isFinished(): boolean {
     return this.finished;
+  }
+
+  /** Some lane holds complete transactions not yet scheduled for commit (a quiet tick could commit them). */
+  get committable(): boolean {
+    return this.lanes.some((l) => l.open && l.last !== undefined && !this.midTxn(l));
   }
 
   /** Streamed transactions open now (for tests and status). */
@@ -258,6 +272,7 @@ export class StreamMachine {
     lane.changes = 0;
     lane.txns = 0;
     lane.last = undefined;
+    lane.committedAt = this.clock;
     this.pop(out, action);
   }
 
@@ -412,6 +427,7 @@ export class StreamMachine {
   event(e: StreamEvent, now: number): StreamAction[] {
     const out: StreamAction[] = [];
     if (this.finished) return out;
+    this.clock = now;
     if (this.streams.inBlock && (e.kind === 'change' || e.kind === 'relation' || e.kind === 'message' || e.kind === 'stream-stop')) {
       return this.streams.blockEvent(e, out, this.cfg.hooks);
     }
@@ -480,8 +496,10 @@ export class StreamMachine {
       case 'stream-stop':
         return out;
       case 'stream-commit': {
-        // Ordinary transactions received before this commit point committed earlier at the source.
+        // Ordinary transactions received before this commit point committed earlier at the source. (The meeting
+        // also keeps a held transaction promoted below from overtaking other lanes' earlier changes.)
         this.drain(out);
+        this.meet(out);
         const id = this.nextId++;
         const commit = this.streams.commit(e.xid, e.position, e.time, id, out);
         this.point(e.position, e.time, [], commit ? [id] : []);
@@ -515,10 +533,13 @@ export class StreamMachine {
   tick(t: TickInput): StreamAction[] {
     const out: StreamAction[] = [];
     if (this.finished) return out;
+    this.clock = t.now;
     const committing = new Set(t.committing ?? []);
+    const gap = this.cfg.minCommitGapMs ?? 0;
     for (const lane of this.lanes) {
       if (!lane.open || !lane.last || this.midTxn(lane)) continue;
-      if (t.now - lane.openedAt >= this.cfg.batchMs || (t.sourceIdle && !committing.has(lane.index))) this.commit(lane, out);
+      const quiet = t.sourceIdle && !committing.has(lane.index) && t.now - lane.committedAt >= gap;
+      if (t.now - lane.openedAt >= this.cfg.batchMs || quiet) this.commit(lane, out);
     }
     if (!this.inTxn) this.pop(out);
     const open = this.lanes.some((l) => l.open) || this.held.length > 0;

@@ -99,6 +99,8 @@ export interface StreamerOptions {
   maxStreams?: number;
   /** The source counts as quiet when no events arrived for this long (ms): complete transactions commit at once. */
   quietMs?: number;
+  /** A lane's quiet commits are at least this far apart (ms, default 10): bursts of tiny transactions still group. */
+  minCommitGapMs?: number;
 }
 
 /** Target connections the streamer may hold at once (lanes, streamed transactions, one spare). */
@@ -124,6 +126,7 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
   const { source, target, store, hooks } = deps;
   const batchMs = opts.batchMs ?? 500;
   const quietMs = opts.quietMs ?? 3;
+  const minCommitGapMs = opts.minCommitGapMs ?? 10;
   const applyChunkBytes = opts.applyChunkBytes ?? 8 << 20;
   const maxBacklogBytes = opts.maxBacklogBytes ?? 2 * applyChunkBytes;
   const nLanes = opts.consistency === 'table' ? Math.max(1, opts.lanes ?? 4) : 1;
@@ -147,6 +150,7 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
     applyChunk: opts.applyChunk ?? 5_000,
     applyChunkBytes,
     maxHeldBytes: maxBacklogBytes * 4,
+    minCommitGapMs,
     commitChanges: opts.commitChanges ?? 500_000,
     stopGraceMs: opts.stopGraceMs ?? 5000,
     hooks: { relation: Boolean(hooks?.onRelation), message: Boolean(hooks?.onMessage) },
@@ -392,13 +396,18 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
 
   /** A tick a few ms from now, if the source stays quiet until then (at most one pending). */
   let quietTimer: NodeJS.Timeout | undefined;
-  const quietSoon = () => {
+  const quietSoon = (delay = quietMs) => {
     if (quietTimer || end.signal.aborted) return;
     quietTimer = setTimeout(() => {
       quietTimer = undefined;
-      if (sourceIdle()) void guarded(tick);
-      else if (arriving === 0) quietSoon();
-    }, quietMs);
+      if (sourceIdle()) {
+        void guarded(async () => {
+          await tick();
+          // Held back by the commit gap (or a commit in flight, which calls back when done): look again soon.
+          if (machine.committable) quietSoon(Math.max(quietMs, minCommitGapMs / 2));
+        });
+      } else if (arriving === 0) quietSoon();
+    }, delay);
   };
 
   const timer = setInterval(() => void guarded(tick), Math.min(100, batchMs));
