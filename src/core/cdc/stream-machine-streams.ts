@@ -19,7 +19,7 @@
 import { FerryError } from '../errors.js';
 import type { Position } from '../model.js';
 import type { Change, StreamEvent } from '../ports/change-source.js';
-import { changeBytes, type StreamAction } from './stream-machine.js';
+import { changeBytes, type StreamAction } from './stream-actions.js';
 
 interface Stream {
   xid: string;
