@@ -153,6 +153,31 @@ describe('StreamMachine: adaptive commits', () => {
     expect(s.tick(13, { sourceIdle: true }).filter((a) => a.type === 'commit')).toMatchObject([{ position: '0/160', transactions: 2 }]);
   });
 
+  it('the gap grows with the load: a burst of one-row transactions looks quiet between reads, yet groups up to batchMs', () => {
+    const s = new MachineSim(machine({ minCommitGapMs: 10 }));
+    const sizes: number[] = [];
+    // 5000 transactions/s, the source quiet for a moment after each (what a fast reader sees).
+    for (let i = 0; i < 2000; i++) {
+      const t = i * 0.2;
+      const p = (n: number) => `0/${(0x1000 + i * 16 + n).toString(16)}`;
+      s.feed(txn(p(0), p(8), ins(i)), t);
+      for (const a of s.tick(t + 0.1, { sourceIdle: true })) if (a.type === 'commit') sizes.push(a.transactions);
+    }
+    expect(sizes.slice(0, 3)).toEqual([1, 50, 250]); // 10 ms, then 50 ms, then 250 ms apart
+    expect(Math.max(...sizes)).toBeGreaterThanOrEqual(1000); // capped by batchMs (500 ms = 2500 transactions here)
+    expect(sizes.length).toBeLessThan(10);
+    // Back to a slow stream: one transaction per commit again once the gap has shrunk.
+    const slow = new MachineSim(machine({ minCommitGapMs: 10 }));
+    const one: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t = i * 10;
+      const p = (n: number) => `0/${(0x1000 + i * 16 + n).toString(16)}`;
+      slow.feed(txn(p(0), p(8), ...Array.from({ length: 100 }, (_, k) => ins(i * 100 + k))), t);
+      for (const a of slow.tick(t + 3, { sourceIdle: true })) if (a.type === 'commit') one.push(a.transactions);
+    }
+    expect(one.every((n) => n === 1)).toBe(true); // 100 changes per commit: a 10 ms gap, lag stays a few ms
+  });
+
   it('scripted clock: a transaction every 10 ms is committed within the quiet interval when idle, in large groups when busy', () => {
     const quietMs = 3;
     const run = (busy: boolean) => {
