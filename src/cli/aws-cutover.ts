@@ -103,7 +103,7 @@ export async function awsCleanup(store: StateStore, config: LoadedConfig, flowId
   const target: pg.Client = await connect(pgEndpoint(config.target, 'target'));
   try {
     await target.query(`DELETE FROM _ferry.snapshot_progress WHERE flow = $1`, [flowId]).catch(() => {});
-    await target.query(`DELETE FROM _ferry.cdc_position WHERE flow = $1`, [flowId]).catch(() => {});
+    await target.query(`DELETE FROM _ferry.cdc_position WHERE flow = $1 OR starts_with(flow, $1 || '#')`, [flowId]).catch(() => {});
     const { rows } = await target
       .query(`SELECT (SELECT count(*) FROM _ferry.snapshot_progress) + (SELECT count(*) FROM _ferry.cdc_position) AS n`)
       .catch(() => ({ rows: [{ n: '0' }] }));

@@ -12,7 +12,7 @@ export async function dropTargetBookkeeping(target: EndpointConfig, flow: string
     const { rows: present } = await client.query(`SELECT to_regnamespace('_ferry') IS NOT NULL AS present`);
     if (!present[0]?.present) return;
     await client.query(`DELETE FROM _ferry.snapshot_progress WHERE flow = $1`, [flow]).catch(() => {});
-    await client.query(`DELETE FROM _ferry.cdc_position WHERE flow = $1`, [flow]).catch(() => {});
+    await client.query(`DELETE FROM _ferry.cdc_position WHERE flow = $1 OR starts_with(flow, $1 || '#')`, [flow]).catch(() => {});
     const { rows } = await client
       .query(`SELECT (SELECT count(*) FROM _ferry.snapshot_progress) + (SELECT count(*) FROM _ferry.cdc_position) AS n`)
       .catch(() => ({ rows: [{ n: '0' }] }));

@@ -65,9 +65,30 @@ export const configSchema = z
         batchMs: z.coerce.number().int().min(10).max(60_000).default(500),
         /** A heartbeat message written to the source's WAL this often keeps an idle slot advancing. */
         heartbeatSeconds: z.coerce.number().positive().max(3600).default(5),
+        /** Commit at the next source transaction boundary once this many changes wait (whatever batchMs says). */
+        commitChanges: z.coerce.number().int().min(1).optional(),
+        /**
+         * `transaction`: one apply lane, whole source transactions in source order (every target state is one the
+         * source had). `table`: `lanes` parallel lanes, tables routed by a hash: each table's state is one the source
+         * had; a view across tables may mix moments (see docs/guarantees.md).
+         */
+        consistency: z.enum(['transaction', 'table']).default('transaction'),
+        /** Parallel apply lanes with consistency `table` (default 4); each holds a target connection. */
+        lanes: z.coerce.number().int().min(1).max(64).optional(),
+        /** Large source transactions streamed while in progress (PostgreSQL 14+) applied at once, each on its own target connection. */
+        maxStreamedTransactions: z.coerce.number().int().min(1).max(64).default(4),
       })
       .strict()
-      .default({ batchMs: 500, heartbeatSeconds: 5 }),
+      .superRefine((c, ctx) => {
+        if (c.lanes !== undefined && c.lanes > 1 && c.consistency !== 'table') {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['lanes'],
+            message: 'several lanes need `consistency: table` (consistency `transaction` applies whole source transactions on one lane)',
+          });
+        }
+      })
+      .default({ batchMs: 500, heartbeatSeconds: 5, consistency: 'transaction', maxStreamedTransactions: 4 }),
     /** The AWS runtime (ignored by `ferry run`). */
     aws: z
       .object({

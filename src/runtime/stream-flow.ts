@@ -79,6 +79,10 @@ export async function streamFlow(deps: StreamFlowDeps, flow: FlowRecord, config:
         flow: flow.id,
         tables: flow.tables,
         batchMs: config.cdc.batchMs,
+        commitChanges: config.cdc.commitChanges,
+        consistency: config.cdc.consistency,
+        lanes: config.cdc.lanes,
+        maxStreams: config.cdc.maxStreamedTransactions,
         signal,
         drainTo: async () => {
           if ((await store.getFlow(flow.id))?.phase !== 'stopping') return undefined;

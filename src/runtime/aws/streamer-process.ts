@@ -15,7 +15,7 @@ import { PgChangeTarget } from '../../adapters/postgres/cdc/change-target.js';
 import { PgSnapshotSource } from '../../adapters/postgres/snapshot-source.js';
 import { PgSnapshotTarget } from '../../adapters/postgres/snapshot-target.js';
 import type { LoadedConfig } from '../../config/load.js';
-import { CDC_CHECKPOINT, CDC_LAG } from '../../core/cdc/streamer.js';
+import { CDC_CHECKPOINT, CDC_LAG, streamerConnections } from '../../core/cdc/streamer.js';
 import { finalizeSnapshot } from '../../core/snapshot/finalize.js';
 import type { ProgressSink } from '../../core/progress.js';
 import { acquireLease, type HeldLease } from '../lease.js';
@@ -71,7 +71,7 @@ export async function runStreamerProcess(ctx: AwsContext, opts: StreamerProcessO
     if (!(STREAMING_PHASES as readonly string[]).includes(flow.phase)) return 'standby';
     const config = opts.config ?? awsConfig(await ctx.store.getCheckpoint(opts.flow, AWS_CONFIG), ctx.settings);
     changes = new PgChangeSource(config.source, { warn: (m) => opts.progress.warn(m), heartbeatMs: config.cdc.heartbeatSeconds * 1000 });
-    applier = new PgChangeTarget(config.target, { connections: 2 });
+    applier = new PgChangeTarget(config.target, { connections: streamerConnections(config.cdc) });
     // What `ferry aws ui` shows from DynamoDB: per-table change counts and warnings (as `ferry run` records them
     // locally), written every few seconds.
     recorder = new ActivityRecorder(ctx.store, opts.flow, 5000).start();

@@ -13,7 +13,7 @@ import { PgChangeTarget } from '../../adapters/postgres/cdc/change-target.js';
 import { PgSnapshotSource } from '../../adapters/postgres/snapshot-source.js';
 import { PgSnapshotTarget } from '../../adapters/postgres/snapshot-target.js';
 import type { LoadedConfig } from '../../config/load.js';
-import { CDC_CHECKPOINT } from '../../core/cdc/streamer.js';
+import { CDC_CHECKPOINT, streamerConnections } from '../../core/cdc/streamer.js';
 import { acquireLease, type HeldLease } from '../lease.js';
 import { streamFlow } from '../stream-flow.js';
 import { FerryError } from '../../core/errors.js';
@@ -59,7 +59,7 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
   const source: SnapshotSource = new PgSnapshotSource(config.source, { connections: config.workers + 1 });
   const target = new PgSnapshotTarget(config.target, { connections: config.workers + 1 });
   const changes = cdc ? new PgChangeSource(config.source, { warn: (m) => progress.warn(m), heartbeatMs: config.cdc.heartbeatSeconds * 1000 }) : undefined;
-  const applier = cdc ? new PgChangeTarget(config.target, { connections: 2 }) : undefined;
+  const applier = cdc ? new PgChangeTarget(config.target, { connections: streamerConnections(config.cdc) }) : undefined;
   let held: HeldLease | undefined;
   try {
     // One runner per flow. A runner killed without releasing its lease is waited out (the lease is short).

@@ -105,6 +105,19 @@ class PgApplyBatch implements ApplyBatch {
     for (const t of tables) this.tables.set(tableKey(t.source), t);
   }
 
+  updateTables(tables: TableSchema[]): void {
+    this.learn(tables);
+  }
+
+  /** Savepoints of a streamed transaction's batch (one per source subtransaction): names are quoted identifiers. */
+  async savepoint(name: string): Promise<void> {
+    await this.client.query(`SAVEPOINT ${ident(name)}`);
+  }
+
+  async rollbackTo(name: string): Promise<void> {
+    await this.client.query(`ROLLBACK TO SAVEPOINT ${ident(name)}`);
+  }
+
   /** The batch's connection, for stream hooks that run DDL or a resync inside this same target transaction. */
   get connection(): pg.ClientBase {
     return this.client;
