@@ -21,7 +21,8 @@ export const PG_CHANGE_SOURCE_CAPABILITIES: ChangeSourceCapabilities = Object.fr
   // Unchanged TOAST values are not sent under REPLICA IDENTITY DEFAULT.
   partialRows: true,
   transactions: true,
-  // Protocol v1 in main: whole transactions only. v2decode sets this when it turns streaming on (PostgreSQL 14+).
+  // What the adapter declares per instance (change-source.ts): protocol v2 streaming of in-progress transactions
+  // on PostgreSQL 14+, unless turned off. This constant is the v1 baseline.
   streamedTransactions: false,
   truncate: true,
   schemaFollow: true,
@@ -32,8 +33,8 @@ export const PG_CHANGE_TARGET_CAPABILITIES: ChangeTargetCapabilities = Object.fr
   encodings: Object.freeze(['pg-text'] as const),
   // A replayed insert into a table without a key adds the row a second time.
   keylessReplay: false,
-  // PgApplyBatch has no savepoint/rollbackTo yet in main: applyengine sets this when it adds them.
-  savepoints: false,
+  // PgApplyBatch.savepoint/rollbackTo: subtransaction aborts of streamed transactions.
+  savepoints: true,
   concurrentBatches: true,
   truncate: true,
 });

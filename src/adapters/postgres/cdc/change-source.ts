@@ -15,6 +15,7 @@ import type { StreamHooks } from '../../../core/cdc/evolve-contract.js';
 import type { Selection } from '../../../core/ports/source.js';
 import { checkReplicationSource } from './replication-preflight.js';
 import { PG_CHANGE_SOURCE_CAPABILITIES } from '../capabilities.js';
+import type { ChangeSourceCapabilities } from '../../../core/ports/capabilities.js';
 import { createSlotWithSnapshot, dropSlotAndPublication, ensurePublication, findSlot, slotLag } from './slot.js';
 
 export interface PgChangeSourceOptions {
@@ -32,12 +33,16 @@ export interface PgChangeSourceOptions {
 }
 
 /** The default of PgChangeSourceOptions.streamInProgress. */
+/**
+ * Large transactions arrive while they run (protocol v2, PostgreSQL 14+) unless FERRY_STREAM_IN_PROGRESS=0: the
+ * streamer applies them into a target transaction of their own and commits it at their commit.
+ */
 function streamInProgressDefault(): boolean {
-  return process.env.FERRY_STREAM_IN_PROGRESS === '1';
+  return process.env.FERRY_STREAM_IN_PROGRESS !== '0';
 }
 
 export class PgChangeSource implements ChangeSource {
-  readonly capabilities = PG_CHANGE_SOURCE_CAPABILITIES;
+  readonly capabilities: ChangeSourceCapabilities;
   private readonly endpoint: PgEndpoint;
   private snapshotConn: pg.Client | undefined;
   private stream_: Awaited<ReturnType<typeof openReplicationStream>> | undefined;
@@ -47,6 +52,8 @@ export class PgChangeSource implements ChangeSource {
     private readonly opts: PgChangeSourceOptions = {},
   ) {
     this.endpoint = pgEndpoint(config, 'source');
+    // On a server before 14 the stream falls back to v1, which simply never sends a streamed block.
+    this.capabilities = { ...PG_CHANGE_SOURCE_CAPABILITIES, streamedTransactions: opts.streamInProgress ?? streamInProgressDefault() };
   }
 
   private async withClient<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
