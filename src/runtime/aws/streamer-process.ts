@@ -7,6 +7,7 @@
  *
  * Only the flow id arrives from outside: the config is the one Plan stored in the state store.
  */
+import { PgRowFilter } from '../../adapters/postgres/row-filter.js';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -90,7 +91,12 @@ export async function runStreamerProcess(ctx: AwsContext, opts: StreamerProcessO
         stalled.abort(new Error(reason));
       },
     });
-    const drained = await streamFlow({ changes: source, applier, store: ctx.store, progress: opts.progress }, flow, config, stop);
+    const drained = await streamFlow(
+      { changes: source, applier, store: ctx.store, progress: opts.progress, rowFilter: new PgRowFilter(config.source) },
+      flow,
+      config,
+      stop,
+    );
     unwatch();
     if (drained) {
       // Cutover: inserts on the source moved its sequences while streaming; the target's must follow.
