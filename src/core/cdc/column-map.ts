@@ -92,7 +92,9 @@ export function sqlIdentifiers(sql: string): Set<string> {
     } else if (/[A-Za-z_\u0080-\uffff]/.test(ch)) {
       let j = i;
       while (j < sql.length && /[A-Za-z0-9_$\u0080-\uffff]/.test(sql[j]!)) j++;
-      out.add(sql.slice(i, j).toLowerCase());
+      const word = sql.slice(i, j).toLowerCase();
+      // E'..', B'..', X'..', N'..': a literal's prefix, not a name.
+      if (!(sql[j] === "'" && ['e', 'b', 'x', 'n'].includes(word))) out.add(word);
       i = j;
     } else if (/[0-9]/.test(ch)) {
       while (i < sql.length && /[0-9A-Za-z_.]/.test(sql[i]!)) i++;

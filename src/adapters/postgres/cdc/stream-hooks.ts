@@ -338,7 +338,11 @@ export class PgStreamParts {
     const root = this.roots.get(rootKey)!;
     const oid = await oidOf(conn, root.target);
     if (oid === undefined) return;
-    const onTarget = (await readCatalogColumns(conn, oid)).filter((c) => !c.generated);
+    // Renamed columns (config tables.<t>.renameColumns) are compared under their source names.
+    const back = new Map(Object.entries(root.controls?.rename ?? {}).map(([from, to]) => [to, from]));
+    const onTarget = (await readCatalogColumns(conn, oid))
+      .filter((c) => !c.generated)
+      .map((c) => (back.has(c.name) ? { ...c, name: back.get(c.name)! } : c));
     const streamed = root.columns.filter((c) => !c.generated);
     const same = onTarget.length === streamed.length && onTarget.every((c) => streamed.some((x) => x.name === c.name));
     if (same) return;
