@@ -96,7 +96,8 @@ export function snapshotBuckets(limits: SnapshotLimits | undefined, share = 1, c
 }
 
 /**
- * A snapshot source whose reads wait for the buckets. Rows: a chunk is capped at about a second's worth of rows and
+ * A snapshot source whose reads wait for the buckets. Rows: a chunk is capped at the bucket's burst (about a tenth of
+ * a second's rows, so at 1,000 rows/s chunks of 100 rows, each its own target transaction) and
  * its row budget is taken before it is read (a chunk that turns out smaller, the end of a range or rows the filter
  * drops, is still charged in full: the limit is an upper bound). Bytes: each buffer of the COPY stream waits for
  * its size before it is passed on, so the source read itself slows down (backpressure), not just the target.
@@ -109,7 +110,8 @@ export function throttledSource(inner: SnapshotSource, buckets: { rows?: TokenBu
     planRanges: (table: TableSchema, rowsPerRange: number): Promise<PlannedRange[]> => inner.planRanges(table, rowsPerRange),
     async nextChunk(table: TableSchema, range: Json, cursor: Json, maxRows: number): Promise<Chunk> {
       if (!rows) return inner.nextChunk(table, range, cursor, maxRows);
-      const capped = Math.max(1, Math.min(maxRows, Math.floor(rows.rate)));
+      // At most the burst per chunk (a tenth of a second's rows): then no chunk runs ahead of the limit by more.
+      const capped = Math.max(1, Math.min(maxRows, Math.floor(rows.burst)));
       await rows.take(capped);
       return inner.nextChunk(table, range, cursor, capped);
     },
