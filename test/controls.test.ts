@@ -78,6 +78,7 @@ describe('table controls', () => {
     const plan = await ferry(['plan', cfg]);
     expect(plan.code, plan.stderr).toBe(0);
     expect(plan.stdout).toMatch(/controls: without secret; note -> remark; where region = 'eu' \(streamed: row filter applied by Ferry/);
+    expect(plan.stdout).toContain('left out (they use an excluded column): index orders_secret, constraint orders_secret_len');
     expect(plan.stdout).toMatch(/controls: without blob; kind -> category; where id % 2 = 0 \(streamed: columns applied by Ferry/);
 
     const run = startFerry(['run', cfg]);

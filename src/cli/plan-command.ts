@@ -52,6 +52,7 @@ export async function planCommand(path: string): Promise<number> {
         ];
         const ferrySide = [...(ctl.excluded.length && !ctl.published.columns ? ['columns'] : []), ...(ctl.where && !ctl.published.where ? ['row filter'] : [])];
         out.push(`    controls: ${bits.join('; ')}${ferrySide.length ? ` (streamed: ${ferrySide.join(' and ')} applied by Ferry, not the publication)` : ''}`);
+        if (ctl.dropped?.length) out.push(`    left out (they use an excluded column): ${ctl.dropped.join(', ')}`);
       }
       for (const x of r) out.push(`    ${x.label}  ~${x.estimatedRows} rows`);
     }
