@@ -43,6 +43,7 @@ describe('throughput limits', () => {
     const result = await runFlow({ config, progress });
     expect(result.interrupted).toBe(false);
     const seconds = (at.finalize! - at.snapshot!) / 1000;
+    console.log(`snapshot phase: ${seconds.toFixed(2)} s for 6000 rows at 1000 rows/s`);
     // 6,000 rows at 1,000/s with a burst of 100: at least 5.9 s; allow for timer slack.
     expect(seconds).toBeGreaterThanOrEqual(5.5);
     const n = await query(urls.targetUrl, `SELECT (SELECT count(*) FROM public.a) + (SELECT count(*) FROM public.b) AS n`);
