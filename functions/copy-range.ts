@@ -24,6 +24,7 @@ export const handler = middy<SQSEvent, unknown, Error, Context>()
       remainingMs: () => context.getRemainingTimeInMillis(),
       owner: `lambda:${context.awsRequestId}`,
       batchBytes: Number(process.env.FERRY_COPY_BATCH_BYTES) || undefined,
+      copyConcurrency: Number(process.env.FERRY_COPY_CONCURRENCY) || undefined,
       progress: { ...silentProgress, copied: (table, rows) => copied.set(table, (copied.get(table) ?? 0) + rows) },
     });
     const flows = new Set(event.Records.map((r) => (JSON.parse(r.body) as { flow?: string }).flow ?? 'unknown'));

@@ -150,7 +150,7 @@ export const copyRange = rangeJobs.subscribe(
     link: [stateTable, rangeJobs],
     ...scoped(
       { dynamo: DYNAMO_WRITE, sqs: [...SQS_SEND, 'sqs:ReceiveMessage', 'sqs:DeleteMessage'], databases: true },
-      { environment: { FERRY_COPY_BATCH_BYTES: String(settings.copy.batchBytes) } },
+      { environment: { FERRY_COPY_BATCH_BYTES: String(settings.copy.batchBytes), FERRY_COPY_CONCURRENCY: String(settings.copy.maxConcurrency) } },
     ),
   },
   {

@@ -17,7 +17,7 @@ export async function planCommand(path: string): Promise<number> {
   try {
     const { tables, ranges } = await describePlan(
       source,
-      { include: config.include, exclude: config.exclude, rename: config.rename, objects: { roles: config.roles, owner: config.schema.owner } },
+      { include: config.include, exclude: config.exclude, rename: config.rename, tables: config.tables, objects: { roles: config.roles, owner: config.schema.owner } },
       config.rowsPerRange,
     );
     // The same checks as `ferry run`, in the same order (see planSnapshot).
@@ -43,6 +43,17 @@ export async function planCommand(path: string): Promise<number> {
       const renamed = tableKey(t.source) === tableKey(t.target) ? '' : ` -> ${tableKey(t.target)}`;
       const key = t.primaryKey.length ? `key (${t.primaryKey.join(', ')})` : 'no primary key: block ranges';
       out.push(`${tableKey(t.source)}${renamed}  ~${t.estimatedRows} rows, ${key}, ${r.length} range(s)`);
+      const ctl = t.controls;
+      if (ctl) {
+        const bits = [
+          ...(ctl.excluded.length ? [`without ${ctl.excluded.join(', ')}`] : []),
+          ...Object.entries(ctl.rename).map(([a, b]) => `${a} -> ${b}`),
+          ...(ctl.where ? [`where ${ctl.where}`] : []),
+        ];
+        const ferrySide = [...(ctl.excluded.length && !ctl.published.columns ? ['columns'] : []), ...(ctl.where && !ctl.published.where ? ['row filter'] : [])];
+        out.push(`    controls: ${bits.join('; ')}${ferrySide.length ? ` (streamed: ${ferrySide.join(' and ')} applied by Ferry, not the publication)` : ''}`);
+        if (ctl.dropped?.length) out.push(`    left out (they use an excluded column): ${ctl.dropped.join(', ')}`);
+      }
       for (const x of r) out.push(`    ${x.label}  ~${x.estimatedRows} rows`);
     }
     out.push(...objectSummary(planOf(tables)));

@@ -27,6 +27,20 @@ const pattern = z
     message: 'expected `schema.table`, where either part may use * and ? wildcards; quote a part with a dot or a quote in it: `app."odd.name"`, `app."say ""hi"""`',
   });
 
+/** Per-table controls (`tables` key `schema.table`, exact source names): what of the table is copied and streamed. */
+const tableControls = z
+  .object({
+    /** Source columns left out of the snapshot, the stream and verify (never a primary key column). */
+    excludeColumns: z.array(z.string().min(1)).default([]),
+    /** Source column -> target column name. */
+    renameColumns: z.record(z.string().min(1), z.string().min(1).max(63)).default({}),
+    /** A row filter: an SQL boolean expression over the source table's columns (`region = 'eu'`). */
+    where: z.string().min(1).optional(),
+  })
+  .strict();
+
+const rate = z.coerce.number().positive().optional();
+
 export const configSchema = z
   .object({
     /** Names the flow in the state store; defaults to a hash of source and target. */
@@ -39,6 +53,20 @@ export const configSchema = z
     include: z.array(pattern).default(['*.*']),
     exclude: z.array(pattern).default([]),
     rename: z.record(pattern, pattern).default({}),
+    /** Column and row controls per source table (`"public.orders": { excludeColumns, renameColumns, where }`). */
+    tables: z.record(pattern, tableControls).default({}),
+    /**
+     * Throughput limits. The snapshot limits hold across all workers of `ferry run` (one shared token bucket); on
+     * AWS each copy function gets limit / copy concurrency. The apply limit holds for the streamer.
+     */
+    limits: z
+      .object({
+        snapshotRowsPerSecond: rate,
+        snapshotBytesPerSecond: rate,
+        applyChangesPerSecond: rate,
+      })
+      .strict()
+      .default({}),
     /**
      * Roles the carried objects name (owners, grants, policies) that the target lacks: `create` them (attributes and
      * memberships, never passwords), `skip` what names them (with a warning), or `require` them (fail before writing).

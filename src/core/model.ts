@@ -42,6 +42,27 @@ export interface TableSchema {
   estimatedRows: number;
   estimatedBytes: number;
   extra: Json;
+  /**
+   * Column and row controls (config `tables`). `columns` and `primaryKey` then hold only the kept columns, by their
+   * source names; the target's names come from core/cdc/column-map.ts `targetView`. Absent: the table as it is.
+   */
+  controls?: TableControls;
+}
+
+export interface TableControls {
+  /** Source columns left out (already removed from `columns`). */
+  excluded: string[];
+  /** Source name -> target name, for the renamed kept columns. */
+  rename: Record<string, string>;
+  /** Row filter, an SQL boolean expression the source evaluates. */
+  where?: string;
+  /**
+   * What the source's publication does itself (PostgreSQL 15+ column lists and row filters); the rest Ferry does
+   * on the changes before applying them.
+   */
+  published: { columns: boolean; where: boolean };
+  /** Indexes and constraints of the source left out because they use an excluded column (shown by plan). */
+  dropped?: string[];
 }
 
 /** One unit of snapshot work. Plain JSON, so it can sit in SQS, DynamoDB or SQLite and be delivered twice. */

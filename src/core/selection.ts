@@ -5,7 +5,7 @@
  */
 import { ConfigError } from './errors.js';
 import { tableKey, type TableName } from './model.js';
-import type { Selection } from './ports/source.js';
+import type { Selection, TableControlConfig } from './ports/source.js';
 
 /** Schemas that are never copied: the catalog, and `_ferry`, where Ferry keeps its own bookkeeping on the target. */
 const SYSTEM_SCHEMAS = new Set(['pg_catalog', 'information_schema', 'pg_toast', '_ferry']);
@@ -277,4 +277,95 @@ export function matchesSelection(t: TableName, sel: Selection): boolean {
   const include = sel.include.map((p, i) => parsePattern(p, `include[${i}]`));
   const exclude = sel.exclude.map((p, i) => parsePattern(p, `exclude[${i}]`));
   return include.some((p) => matches(p, t)) && !exclude.some((p) => matches(p, t));
+}
+
+/**
+ * The `tables` entry of a source table, if any. Keys are exact `schema.table` names (quote a part holding a dot).
+ */
+export function tableControlsFor(t: TableName, sel: Selection): TableControlConfig | undefined {
+  for (const [key, cfg] of Object.entries(sel.tables ?? {})) {
+    const parts = splitQualifiedName(key);
+    if (parts && parts[0].text === t.schema && parts[1].text === t.name) return cfg;
+  }
+  return undefined;
+}
+
+/** Every `tables` entry must name a selected table: a typo would otherwise silently copy a column or every row. */
+export function assertTableControlsMatch(selected: TableName[], sel: Selection): void {
+  const keys = new Set(selected.map(tableKey));
+  for (const key of Object.keys(sel.tables ?? {})) {
+    const parts = splitQualifiedName(key);
+    if (!parts || parts.some((p) => hasWildcard(p))) {
+      throw new ConfigError(`tables \`${key}\`: expected an exact \`schema.table\` (no wildcards)`, 'name one source table per entry, e.g. `public.orders`');
+    }
+    if (!keys.has(`${parts[0].text}.${parts[1].text}`)) {
+      throw new ConfigError(
+        `tables \`${key}\` names no selected table`,
+        'use the source name (case-sensitive, before any `rename`), and check that `include`/`exclude` keep the table',
+      );
+    }
+  }
+}
+
+/**
+ * Check one table's column controls against its columns and resolve them: the kept columns and the rename map.
+ * Every mistake is an error naming the table and the column, before anything is written.
+ */
+export function resolveTableControls(
+  table: TableName,
+  columns: { name: string; generated?: string }[],
+  primaryKey: string[],
+  cfg: TableControlConfig,
+): { kept: string[]; excluded: string[]; rename: Record<string, string>; where?: string } {
+  const at = `tables."${tableKey(table)}"`;
+  const names = columns.map((c) => c.name);
+  const known = new Set(names);
+  const unknown = (field: string, col: string) =>
+    new ConfigError(`${at}.${field}: ${tableKey(table)} has no column \`${col}\``, `its columns: ${names.join(', ')} (names are case-sensitive)`);
+  const excluded = [...new Set(cfg.excludeColumns ?? [])];
+  for (const col of excluded) {
+    if (!known.has(col)) throw unknown('excludeColumns', col);
+    if (primaryKey.includes(col)) {
+      throw new ConfigError(
+        `${at}.excludeColumns: \`${col}\` is part of the primary key of ${tableKey(table)}, which Ferry needs to copy, stream and verify rows`,
+        'keep the column (rename it if the target wants another name)',
+      );
+    }
+  }
+  const gone = new Set(excluded);
+  const kept = names.filter((n) => !gone.has(n));
+  if (kept.filter((n) => !columns.find((c) => c.name === n)?.generated).length === 0) {
+    throw new ConfigError(`${at}.excludeColumns leaves ${tableKey(table)} with no column to copy`);
+  }
+  const rename: Record<string, string> = {};
+  for (const [from, to] of Object.entries(cfg.renameColumns ?? {})) {
+    if (!known.has(from)) throw unknown('renameColumns', from);
+    if (gone.has(from)) throw new ConfigError(`${at}.renameColumns: \`${from}\` is also in excludeColumns`, 'remove it from one of them');
+    if (from === to) continue;
+    rename[from] = to;
+  }
+  // Target names must be distinct; a rename into any source column name is refused (even one renamed away or
+  // excluded): the target renames one column at a time, so a swap or a chain would collide midway.
+  for (const [from, to] of Object.entries(rename)) {
+    if (known.has(to)) {
+      throw new ConfigError(
+        `${at}.renameColumns: \`${from}\` -> \`${to}\` clashes with the column \`${to}\` of ${tableKey(table)}`,
+        'choose a target name no source column of the table has',
+      );
+    }
+  }
+  const seen = new Map<string, string>();
+  for (const [from, to] of Object.entries(rename)) {
+    const other = seen.get(to);
+    if (other !== undefined) {
+      throw new ConfigError(`${at}.renameColumns: \`${other}\` and \`${from}\` would both become \`${to}\``, 'give each a distinct name');
+    }
+    seen.set(to, from);
+  }
+  const where = cfg.where?.trim();
+  if (cfg.where !== undefined && !where) throw new ConfigError(`${at}.where is empty`, 'leave it out to copy every row');
+  if (where && /;/.test(where.replace(/'(?:[^']|'')*'/g, "''"))) {
+    throw new ConfigError(`${at}.where: a row filter is one boolean expression, without \`;\``, `e.g. where: "region = 'eu'"`);
+  }
+  return { kept, excluded, rename, ...(where ? { where } : {}) };
 }

@@ -6,6 +6,8 @@
  */
 import type { LoadedConfig } from '../config/load.js';
 import { CDC_LIVE, runStreamer, type LiveStatus } from '../core/cdc/streamer.js';
+import { controlledChangeTarget, type RowFilter } from '../core/cdc/controlled-target.js';
+import { TokenBucket } from '../core/throttle.js';
 import { governHeap } from './heap-governor.js';
 import { superviseStream } from './supervise-stream.js';
 import type { StreamHooks } from '../core/cdc/stream-hooks.js';
@@ -22,11 +24,19 @@ export interface StreamFlowDeps {
   progress: ProgressSink;
   /** Schema, partition and table-set evolution (see stream-hooks.ts). */
   hooks?: StreamHooks;
+  /** Evaluates row filters the publication does not apply (config `tables.<t>.where`); closed when streaming ends. */
+  rowFilter?: RowFilter;
 }
 
 /** Returns true when it drained on a stop request, false when the signal stopped it. */
 export async function streamFlow(deps: StreamFlowDeps, flow: FlowRecord, config: LoadedConfig, signal: AbortSignal): Promise<boolean> {
-  const { changes, applier, store, progress } = deps;
+  const { changes, store, progress } = deps;
+  // Column and row controls, and the apply limit, in front of the target (core/cdc/controlled-target.ts).
+  const applyRate = config.limits?.applyChangesPerSecond;
+  const applier = controlledChangeTarget(deps.applier, flow.tables, {
+    throttle: applyRate ? new TokenBucket(applyRate) : undefined,
+    filter: deps.rowFilter,
+  });
   // A pending stop request (`stopping`) is kept: the streamer drains at once. Only a finished stop restarts.
   if (flow.phase === 'stopped') await store.updateFlow(flow.id, { phase: 'streaming' });
   progress.phase('streaming');
@@ -58,7 +68,7 @@ export async function streamFlow(deps: StreamFlowDeps, flow: FlowRecord, config:
     : await changes.streamHooks?.(
         flow.id,
         flow.tables,
-        { include: config.include, exclude: config.exclude, rename: config.rename },
+        { include: config.include, exclude: config.exclude, rename: config.rename, tables: config.tables },
         {
           warn,
           signal: polling.signal,
@@ -118,6 +128,7 @@ export async function streamFlow(deps: StreamFlowDeps, flow: FlowRecord, config:
     polling.abort();
     signal.removeEventListener('abort', onAbort);
     await parts?.close();
+    await deps.rowFilter?.close().catch(() => {});
   }
   if (drained) {
     await store.updateFlow(flow.id, { phase: 'stopped' });

@@ -21,6 +21,7 @@ import {
   type PgTypeRef,
 } from './extra.js';
 import * as Q from './introspect-queries.js';
+import { applyTableControls } from './introspect-controls.js';
 import { describeObjects } from './objects.js';
 import { qualified } from './sql.js';
 
@@ -166,6 +167,8 @@ export async function describeTables(client: pg.ClientBase, selection: Selection
         extra,
       });
     }
+    // Column and row controls (config `tables`) before the objects: those then see only the kept columns.
+    await applyTableControls(client, out, selection);
     if (out.length > 0) {
       const { database, shapes } = await describeObjects(
         client,

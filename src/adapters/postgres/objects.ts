@@ -130,8 +130,11 @@ export async function describeObjects(
 
   // Tables and partitions: shape, row security, owner, grants, comments.
   const shapes = new Map<string, PgTableShape>();
+  // Grants and comments of columns the config excludes (`tables.<t>.excludeColumns`) have no column to go on.
+  const excluded = new Map(tables.map((t) => [tableKey(t.source), new Set(t.controls?.excluded ?? [])]));
   for (const f of await queryJson<RelFacts>(client, Q.RELATION_FACTS, [oids])) {
     const rel = rels.get(f.oid)!;
+    if (f.columns && excluded.get(rel.root)?.size) f.columns = f.columns.filter((col) => !excluded.get(rel.root)!.has(col.name));
     const on = qualified(rel.target);
     const name = tableKey(rel.target);
     const tabs = [rel.root];

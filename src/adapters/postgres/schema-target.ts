@@ -12,6 +12,7 @@ import { tableKey, type TableName, type TableSchema } from '../../core/model.js'
 import type { SequenceValue } from '../../core/ports/source.js';
 import { queryJson, withEmptySearchPath } from './catalog.js';
 import { planOf, type Statement } from './ddl.js';
+import { applyColumnRenames, renamedTables } from './column-renames.js';
 import { qualified } from './sql.js';
 import { postStatements } from './objects-target.js';
 import { applyCreate, finalizeSteps, run } from './target-ddl.js';
@@ -78,8 +79,11 @@ export async function finalizeTables(
   tables: TableSchema[],
   sequences: SequenceValue[],
 ): Promise<{ warnings: string[] }> {
-  const plans = planOf(tables);
+  const allPlans = planOf(tables);
   return withEmptySearchPath(client, async () => {
+    // Tables whose columns were renamed had everything built before the rename (column-renames.ts).
+    const renamed = await renamedTables(client, tables);
+    const plans = allPlans.filter((p) => !renamed.has(p.key));
     const { steps, warnings } = finalizeSteps(plans);
     const constraints = await queryJson<{ t: string; c: string; p: boolean }>(
       client,
@@ -108,7 +112,7 @@ export async function finalizeTables(
     }
 
     for (const sv of sequences) {
-      const plan = plans.find((p) => p.key === sv.table);
+      const plan = allPlans.find((p) => p.key === sv.table);
       const seq = plan?.extra.sequences.find((s) => s.column === sv.column);
       if (!plan || !seq) {
         warnings.push(`sequence value for ${sv.table}.${sv.column} matches no sequence of the flow's tables: not set`);
@@ -138,6 +142,7 @@ export async function finalizeTables(
         await client.query(`SELECT set_config('check_function_bodies', 'true', false)`).catch(() => {});
       }
     }
+    await applyColumnRenames(client, tables);
     return { warnings };
   });
 }

@@ -12,6 +12,7 @@ import { PgPool } from './pool.js';
 import { checksumRange } from './checksum.js';
 import { chooseFormat, copiedColumns, copyOptions } from './copy-format.js';
 import { describeTables, readSequences } from './introspect.js';
+import { rowFilter } from './introspect-controls.js';
 import { blockCount, planRanges } from './plan-ranges.js';
 import { asPgRange, orderBy, type PgRange, rangePredicate, readFrom, withCursor } from './ranges.js';
 import { columnList, ident, literal, qualified } from './sql.js';
@@ -110,7 +111,7 @@ export class PgSnapshotSource implements SnapshotSource, Checksums {
     const bounds = asPgRange(boundsJson);
     const format = chooseFormat(table, accepted);
     const sql = `COPY (SELECT ${columnList(copiedColumns(table))} FROM ${readFrom(table)}
-                 WHERE ${rangePredicate(table, bounds)}) TO STDOUT ${copyOptions(format)}`;
+                 WHERE ${rangePredicate(table, bounds)}${rowFilter(table)}) TO STDOUT ${copyOptions(format)}`;
     const client = await this.pool.client();
     let inSnapshot: boolean;
     try {

@@ -9,11 +9,20 @@ export interface Selection {
   exclude: string[];
   /** Source `schema.table` (or `schema.*`) to target `schema.table` (or `schema.*`). */
   rename: Record<string, string>;
+  /** Column and row controls by exact source `schema.table` (config `tables`); see core/selection.ts. */
+  tables?: Record<string, TableControlConfig>;
   /** How owners and roles of the carried objects are handled (config `schema.owner`, `roles`); default keep, create. */
   objects?: { owner: 'keep' | 'target-user'; roles: 'create' | 'skip' | 'require' };
 }
 
 export type { PlannedRange };
+
+/** What the config asks of one table: columns left out, columns renamed, a row filter on the source. */
+export interface TableControlConfig {
+  excludeColumns?: string[];
+  renameColumns?: Record<string, string>;
+  where?: string;
+}
 
 /** A bounded slice of a range that fits one target transaction. */
 export interface Chunk {

@@ -7,7 +7,7 @@ import { tableKey, type FlowRecord, type Job } from '../model.js';
 import type { SnapshotSource } from '../ports/source.js';
 import type { SnapshotTarget } from '../ports/target.js';
 import { copyRange } from '../snapshot/copy-range.js';
-import { mapLimit, type RangeDiff } from './verify.js';
+import { mapLimit, targetSide, type RangeDiff } from './verify.js';
 
 export async function repairRanges(
   deps: { source: SnapshotSource; target: SnapshotTarget },
@@ -16,6 +16,19 @@ export async function repairRanges(
   opts: { batchRows: number; concurrency: number },
 ): Promise<number> {
   const tables = new Map(flow.tables.map((t) => [tableKey(t.source), t]));
+  // The target side under its own column names (see targetSide); the source reads kept columns under the filter.
+  const inner = deps.target;
+  const target: SnapshotTarget = {
+    capabilities: inner.capabilities,
+    accepts: inner.accepts,
+    preflight: (t, o) => inner.preflight(t, o),
+    createTables: (f, t) => inner.createTables(f, t),
+    openRange: (f, id, t) => inner.openRange(f, id, targetSide(flow, t)),
+    finalize: (f, t, s) => inner.finalize(f, t, s),
+    resetTable: (t) => inner.resetTable(targetSide(flow, t)),
+    close: () => inner.close(),
+  };
+  deps = { ...deps, target };
   const run = `repair-${Date.now().toString(36)}`;
   const jobs: Job[] = [];
   for (const [i, d] of diffs.entries()) {

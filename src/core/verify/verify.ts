@@ -3,7 +3,8 @@
  * database (only digests travel), in parallel. A range that differs is checked again after a pause before it is
  * reported, so changes still in flight through the stream do not raise false alarms.
  */
-import { tableKey, type FlowRecord, type Json } from '../model.js';
+import { tableKey, type FlowRecord, type Json, type TableSchema } from '../model.js';
+import { targetView } from '../cdc/column-map.js';
 import type { Checksums, RangeChecksum } from '../ports/checksum.js';
 
 export interface RangeDiff {
@@ -57,6 +58,17 @@ export function verificationUnits(flow: FlowRecord, only?: ReadonlySet<string>):
   return units;
 }
 
+/**
+ * The table as the target holds it: renamed columns get their target names when finalize is done (the target loads
+ * under the source names and renames last, so indexes and constraints are built from the source's definitions).
+ */
+export function targetSide(flow: FlowRecord, t: TableSchema): TableSchema {
+  const finalized = ['streaming', 'stopping', 'stopped', 'done'].includes(flow.phase);
+  if (finalized) return targetView(t);
+  const { controls: _, ...rest } = t;
+  return rest;
+}
+
 export async function verifyFlow(
   deps: { source: Checksums; target: Checksums },
   flow: FlowRecord,
@@ -65,7 +77,8 @@ export async function verifyFlow(
   const tables = new Map(flow.tables.map((t) => [tableKey(t.source), t]));
   const compare = async (u: Unit) => {
     const schema = tables.get(u.table)!;
-    const [source, target] = await Promise.all([deps.source.checksum(schema, u.range), deps.target.checksum(schema, u.range)]);
+    // Kept columns only, in the same order; the target under its column names and without the source's row filter.
+    const [source, target] = await Promise.all([deps.source.checksum(schema, u.range), deps.target.checksum(targetSide(flow, schema), u.range)]);
     return { ...u, source, target, same: source.rows === target.rows && source.hash === target.hash };
   };
   let results = await mapLimit(verificationUnits(flow, opts.only), opts.concurrency, compare);

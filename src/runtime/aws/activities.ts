@@ -74,6 +74,7 @@ const selection = (c: LoadedConfig) => ({
   include: c.include,
   exclude: c.exclude,
   rename: c.rename,
+  tables: c.tables,
   objects: { roles: c.roles, owner: c.schema.owner },
 });
 

@@ -10,6 +10,7 @@ import { parseConfig } from '../../config/load.js';
 import { tableKey, type FlowRecord, type TableSchema } from '../../core/model.js';
 import { silentProgress, type ProgressSink } from '../../core/progress.js';
 import { processJob, retryDelayMs } from '../../core/snapshot/process-job.js';
+import { snapshotBuckets, throttledSource, type SnapshotLimits } from '../../core/throttle.js';
 import type { AwsContext } from './context.js';
 
 /** Connections one copy invocation opens to each database (the connection budget counts these). */
@@ -36,6 +37,11 @@ export interface CopyBatchOptions {
   batchBytes?: number;
   owner: string;
   progress?: ProgressSink;
+  /**
+   * The copy function's maximum concurrency (FERRY_COPY_CONCURRENCY): the flow's snapshot limits are split evenly
+   * across that many functions, each holding limit / concurrency (they share no memory to pool one bucket).
+   */
+  copyConcurrency?: number;
 }
 
 /**
@@ -46,7 +52,7 @@ export interface CopyBatchOptions {
  */
 export class CopyWorker {
   private adapters: { source: PgSnapshotSource; target: PgSnapshotTarget } | undefined;
-  private readonly flows = new Map<string, { flow: FlowRecord; tables: Map<string, TableSchema> }>();
+  private readonly flows = new Map<string, { flow: FlowRecord; tables: Map<string, TableSchema>; buckets: ReturnType<typeof snapshotBuckets> }>();
 
   constructor(private readonly ctx: AwsContext) {}
 
@@ -62,12 +68,14 @@ export class CopyWorker {
     return this.adapters;
   }
 
-  private async flow(id: string) {
+  private async flow(id: string, share: number) {
     let f = this.flows.get(id);
     if (!f) {
       const flow = await this.ctx.store.getFlow(id);
       if (!flow) throw new Error(`flow ${id} is not in the state store`);
-      f = { flow, tables: new Map(flow.tables.map((t) => [tableKey(t.source), t])) };
+      const limits = (flow.summary as { limits?: SnapshotLimits } | null)?.limits;
+      // One pair of buckets per container and flow: a warm container's invocations run one after another.
+      f = { flow, tables: new Map(flow.tables.map((t) => [tableKey(t.source), t])), buckets: snapshotBuckets(limits, share) };
       this.flows.set(id, f);
     }
     return f;
@@ -97,7 +105,7 @@ export class CopyWorker {
     // Less than this and even one chunk would be cut before it could commit. (One chunk always runs, however close
     // the no-new-chunk deadline; the abort bounds it.)
     if (opts.remainingMs() < abortMargin * 2) throw new Error('not started: too little time left in this invocation');
-    const { flow, tables } = await this.flow(job.flow);
+    const { flow, tables, buckets } = await this.flow(job.flow, opts.copyConcurrency ?? 1);
     const summary = flow.summary as { batchRows?: number; maxAttempts?: number };
     const maxAttempts = summary.maxAttempts ?? 5;
     const store = this.ctx.store;
@@ -106,7 +114,8 @@ export class CopyWorker {
       await store.failJob(job.flow, job.id, `gave up after ${maxAttempts} deliveries without completing`, true);
       return 'failed';
     }
-    const { source, target } = this.connect();
+    const { source: pgSource, target } = this.connect();
+    const source = throttledSource(pgSource, buckets);
     const outcome = await processJob({ source, target, store, progress: opts.progress ?? silentProgress, tables }, job, delivery.receiveCount, {
       owner: opts.owner,
       batchRows: summary.batchRows ?? 50_000,

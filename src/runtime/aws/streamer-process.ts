@@ -7,6 +7,7 @@
  *
  * Only the flow id arrives from outside: the config is the one Plan stored in the state store.
  */
+import { PgRowFilter } from '../../adapters/postgres/row-filter.js';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -102,7 +103,12 @@ export async function runStreamerProcess(ctx: AwsContext, opts: StreamerProcessO
       },
     });
     const progress = teeProgress(opts.progress, recorder.sink());
-    const drained = await streamFlow({ changes: counted.changes, applier: counted.applier, store: ctx.store, progress }, flow, config, stop);
+    const drained = await streamFlow(
+      { changes: counted.changes, applier: counted.applier, store: ctx.store, progress, rowFilter: new PgRowFilter(config.source) },
+      flow,
+      config,
+      stop,
+    );
     unwatch();
     if (drained) {
       // Cutover: inserts on the source moved its sequences while streaming; the target's must follow.

@@ -11,6 +11,7 @@ import type { SnapshotTarget } from '../../core/ports/target.js';
 import type { ProgressSink, TablePlan } from '../../core/progress.js';
 import { processJob } from '../../core/snapshot/process-job.js';
 import { runWorkerLoop } from '../../core/snapshot/worker-loop.js';
+import { snapshotBuckets, throttledSource } from '../../core/throttle.js';
 
 const VISIBILITY_MS = 120_000;
 
@@ -37,7 +38,8 @@ export async function copyRanges(
   const queue = new MemoryJobQueue();
   await queue.enqueue(todo.map((j) => ({ flow: j.flow, id: j.id, table: j.table, range: j.range, cursor: j.cursor, attempt: j.attempts })));
   const tables = new Map<string, TableSchema>(flow.tables.map((t) => [tableKey(t.source), t]));
-  const jobDeps = { ...deps, tables };
+  // One bucket for all the workers of this process: the config's snapshot limits hold across them.
+  const jobDeps = { ...deps, source: throttledSource(deps.source, snapshotBuckets(config.limits)), tables };
   try {
     await runWorkerLoop(
       queue,

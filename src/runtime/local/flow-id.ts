@@ -27,5 +27,8 @@ export function configSummary(config: LoadedConfig): Json {
     maxAttempts: config.maxAttempts,
     jobTimeBudgetSeconds: config.jobTimeBudgetSeconds,
     cdc: config.cdc,
+    // Read back by the AWS copy functions (the snapshot limits) and shown by status; plain JSON.
+    ...(Object.keys(config.limits ?? {}).length ? { limits: config.limits as Json } : {}),
+    ...(Object.keys(config.tables ?? {}).length ? { tables: config.tables as Json } : {}),
   };
 }

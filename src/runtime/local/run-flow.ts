@@ -15,6 +15,7 @@ import { PgSnapshotTarget } from '../../adapters/postgres/snapshot-target.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { CDC_CHECKPOINT, streamerConnections } from '../../core/cdc/streamer.js';
 import { acquireLease, type HeldLease } from '../lease.js';
+import { PgRowFilter } from '../../adapters/postgres/row-filter.js';
 import { streamFlow } from '../stream-flow.js';
 import { FerryError } from '../../core/errors.js';
 import type { FlowRecord, JobRecord, TableSchema } from '../../core/model.js';
@@ -99,7 +100,7 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
       },
       {
         flow: flowId,
-        selection: { include: config.include, exclude: config.exclude, rename: config.rename, objects: { roles: config.roles, owner: config.schema.owner } },
+        selection: { include: config.include, exclude: config.exclude, rename: config.rename, tables: config.tables, objects: { roles: config.roles, owner: config.schema.owner } },
         rowsPerRange: config.rowsPerRange,
         truncate: config.target.onExistingRows === 'truncate',
         summary: configSummary(config),
@@ -136,7 +137,7 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
 
     if (changes && applier && ['streaming', 'stopping', 'stopped'].includes(flow.phase)) {
       const cdcParts = opts.instrument ? opts.instrument({ changes, applier }) : { changes, applier };
-      const drained = await streamFlow({ ...cdcParts, store, progress }, flow, config, signal);
+      const drained = await streamFlow({ ...cdcParts, store, progress, rowFilter: new PgRowFilter(config.source) }, flow, config, signal);
       // Cutover: inserts on the source moved its sequences while streaming; the target's must follow.
       if (drained) await finalizeSnapshot({ source, target, store }, flow);
       return { flow: flowId, resumed: planned.resumed, warnings, interrupted: !drained };

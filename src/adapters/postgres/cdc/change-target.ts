@@ -20,6 +20,7 @@
  * under a savepoint and, if it hits a unique or exclusion violation, is applied again one change at a time, in
  * source order, exactly as the source did.
  */
+import type { WrappedBatch } from '../../../core/cdc/controlled-target.js';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { createHash } from 'node:crypto';
@@ -444,7 +445,11 @@ class PgApplyBatch implements ApplyBatch {
 
 /** The PostgreSQL side of a batch, for stream hooks (undefined for another target's batch). */
 export function pgBatch(batch: ApplyBatch): { connection: pg.ClientBase; learn(tables: TableSchema[]): void } | undefined {
-  return batch instanceof PgApplyBatch ? batch : undefined;
+  if (batch instanceof PgApplyBatch) return batch;
+  // A batch wrapped by the flow's controls (core/cdc/controlled-target.ts): its tables reach this one mapped.
+  const w = batch as Partial<WrappedBatch>;
+  const inner = w.inner && w.mapTables ? pgBatch(w.inner) : undefined;
+  return inner && { connection: inner.connection, learn: (tables) => inner.learn(w.mapTables!(tables)) };
 }
 
 /** Where the run of inserts into one table that starts at `i` ends. */

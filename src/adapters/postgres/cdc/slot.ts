@@ -5,7 +5,7 @@
 import pg from 'pg';
 import { tableKey, type TableName, type TableSchema } from '../../../core/model.js';
 import type { LagInfo } from '../../../core/ports/change-source.js';
-import { ident, qualified } from '../sql.js';
+import { columnList, ident, qualified } from '../sql.js';
 import { normalizeLsn } from './lsn.js';
 import { publicationName, slotName } from './names.js';
 
@@ -63,7 +63,7 @@ export async function ensurePublication(
   const published = tables.filter((t) => !skipped.has(tableKey(t.source)));
   const warning = unloggedWarning(unlogged);
   if (warning) opts.warn?.(warning);
-  const list = published.map((t) => qualified(t.source)).join(', ');
+  const list = published.map(publishedTable).join(', ');
   const viaRoot = opts.publishLeaves ? 'false' : 'true';
   const { rows } = await client.query(`SELECT 1 FROM pg_publication WHERE pubname = $1`, [name]);
   if (rows.length === 0) {
@@ -75,6 +75,19 @@ export async function ensurePublication(
     await client.query(`ALTER PUBLICATION ${ident(name)} SET (publish_via_partition_root = ${viaRoot})`);
   }
   return { unlogged: unlogged.map((u) => u.table) };
+}
+
+/**
+ * A table as the publication lists it: with a column list (the kept columns) and a row filter when the source
+ * can do them (PostgreSQL 15+, decided by introspect-controls.ts, recorded in `controls.published`). Then an
+ * UPDATE that moves a row into the filter arrives as an INSERT and one that moves it out as a DELETE.
+ */
+export function publishedTable(t: TableSchema): string {
+  const c = t.controls;
+  let out = qualified(t.source);
+  if (c?.published.columns) out += ` (${columnList(t.columns.filter((col) => !col.generated).map((col) => col.name))})`;
+  if (c?.published.where && c.where) out += ` WHERE (${c.where})`;
+  return out;
 }
 
 /** Add one table to the flow's publication (a table created on the source after the flow started). Idempotent. */

@@ -280,7 +280,11 @@ export class PgStreamParts {
       this.opts.warn(`table ${tableKey(root.target)}: its source was renamed to ${relation.table}; streaming continues into the same target table`);
       added.push(root);
     }
-    const evo = evolveColumns(entry.t, relation, await readCatalogColumns(this.src, relation.id));
+    // Columns the config excludes (tables.<t>.excludeColumns) are not the flow's: where the publication has no column
+    // list (PostgreSQL < 15) they still arrive, and must not read as added columns.
+    const excluded = new Set(this.roots.get(entry.root)?.controls?.excluded ?? []);
+    const seen = excluded.size > 0 ? { ...relation, columns: relation.columns.filter((c) => !excluded.has(c.name)) } : relation;
+    const evo = evolveColumns(entry.t, seen, await readCatalogColumns(this.src, relation.id));
     if (evo.kind === 'pause') return this.pauseResult(entry.root, evo.reason);
     // Every Relation message returns the relation's schema, so a streamer that rebuilt its table map (a reconnect,
     // a new batch) learns the leaves again: a Relation message precedes a session's first change of each relation.
@@ -334,7 +338,11 @@ export class PgStreamParts {
     const root = this.roots.get(rootKey)!;
     const oid = await oidOf(conn, root.target);
     if (oid === undefined) return;
-    const onTarget = (await readCatalogColumns(conn, oid)).filter((c) => !c.generated);
+    // Renamed columns (config tables.<t>.renameColumns) are compared under their source names.
+    const back = new Map(Object.entries(root.controls?.rename ?? {}).map(([from, to]) => [to, from]));
+    const onTarget = (await readCatalogColumns(conn, oid))
+      .filter((c) => !c.generated)
+      .map((c) => (back.has(c.name) ? { ...c, name: back.get(c.name)! } : c));
     const streamed = root.columns.filter((c) => !c.generated);
     const same = onTarget.length === streamed.length && onTarget.every((c) => streamed.some((x) => x.name === c.name));
     if (same) return;
