@@ -18,8 +18,25 @@ const endpoint = z
   })
   .strict()
   .refine((e) => e.url !== undefined || e.host !== undefined, {
-    message: 'give either `url` (postgres://user:pass@host:5432/db) or `host` with `database`, `user`, `password`',
+    message: 'give either `url` (postgres://user:pass@host:5432/db, or mongodb://user:pass@host:27017/db?replicaSet=rs0) or `host` with `database`, `user`, `password`',
+  })
+  // MongoDB (additive): everything is in the URL; the PostgreSQL-only fields would be silently ignored.
+  .refine((e) => !isMongoEndpoint(e) || (e.host === undefined && e.port === undefined && e.user === undefined && e.password === undefined && e.database === undefined), {
+    message: 'a mongodb:// endpoint takes everything from its `url` (hosts, user, password, database, `?replicaSet=`): leave out `host`, `port`, `user`, `password` and `database`',
+  })
+  .refine((e) => !isMongoEndpoint(e) || /^mongodb(\+srv)?:\/\/([^@/]*@)?[^/?@]+/i.test(e.url ?? ''), {
+    message: 'expected mongodb://[user:pass@]host[:port][,host2…]/[database][?replicaSet=rs0] (or mongodb+srv://)',
   });
+
+/** The endpoint names a MongoDB deployment (`mongodb://` or `mongodb+srv://` URL); otherwise it is PostgreSQL. */
+export function isMongoEndpoint(e: { url?: string }): boolean {
+  return e.url !== undefined && /^mongodb(\+srv)?:/i.test(e.url);
+}
+
+export type Engine = 'postgres' | 'mongodb';
+export function engineOf(e: { url?: string }): Engine {
+  return isMongoEndpoint(e) ? 'mongodb' : 'postgres';
+}
 
 const pattern = z
   .string()

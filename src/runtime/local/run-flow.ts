@@ -8,10 +8,6 @@
  * range's cursor is committed with its rows on the target, and the stream restarts from its checkpoint.
  */
 import { hostname } from 'node:os';
-import { PgChangeSource } from '../../adapters/postgres/cdc/change-source.js';
-import { PgChangeTarget } from '../../adapters/postgres/cdc/change-target.js';
-import { PgSnapshotSource } from '../../adapters/postgres/snapshot-source.js';
-import { PgSnapshotTarget } from '../../adapters/postgres/snapshot-target.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { CDC_CHECKPOINT } from '../../core/cdc/streamer.js';
 import { acquireLease, type HeldLease } from '../lease.js';
@@ -20,11 +16,11 @@ import { FerryError } from '../../core/errors.js';
 import { tableKey, type FlowRecord, type JobRecord, type TableSchema } from '../../core/model.js';
 import type { ChangeSource, StartPoint } from '../../core/ports/change-source.js';
 import type { ChangeTarget } from '../../core/ports/change-target.js';
-import { checkSourceAndTarget } from '../../adapters/postgres/preflight-safety.js';
 import type { ProgressSink } from '../../core/progress.js';
 import { finalizeSnapshot } from '../../core/snapshot/finalize.js';
 import { planSnapshot } from '../../core/snapshot/plan.js';
 import { copyRanges, tablePlans } from './copy-ranges.js';
+import { openFlowAdapters } from './engines.js';
 import { configSummary, flowIdOf } from './flow-id.js';
 import { openLocalStateStore } from './state.js';
 
@@ -54,10 +50,9 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
   const store = await openLocalStateStore(config.state.path);
   const owner = `${hostname()}:${process.pid}`;
   const lease = `runner:${flowId}`;
-  const source = new PgSnapshotSource(config.source, { connections: config.workers + 1 });
-  const target = new PgSnapshotTarget(config.target, { connections: config.workers + 1 });
-  const changes = cdc ? new PgChangeSource(config.source, { warn: (m) => progress.warn(m), heartbeatMs: config.cdc.heartbeatSeconds * 1000 }) : undefined;
-  const applier = cdc ? new PgChangeTarget(config.target, { connections: 2 }) : undefined;
+  // PostgreSQL or MongoDB on either side (engines.ts); PostgreSQL → PostgreSQL is wired as before.
+  const adapters = openFlowAdapters(config, { cdc, warn: (m) => progress.warn(m), heartbeatMs: config.cdc.heartbeatSeconds * 1000 });
+  const { source, target, changes, applier } = adapters;
   let held: HeldLease | undefined;
   try {
     // One runner per flow. A runner killed without releasing its lease is waited out (the lease is short).
@@ -90,7 +85,7 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
         target,
         store,
         preflight: async (tables) => {
-          await checkSourceAndTarget(config.source, config.target, tables, { cdc, flow: flowId });
+          await adapters.preflight(tables, flowId);
           await changes?.preflight(flowId, tables);
         },
         prepareSource,
@@ -107,7 +102,7 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
     progress.planned(tablePlans(flow, planned.jobs));
 
     if (changes) {
-      if (start?.snapshot) source.useSnapshot(start.snapshot);
+      if (start?.snapshot && source.useSnapshot) source.useSnapshot(start.snapshot);
       else if (flow.phase === 'snapshot') assertKeylessResumable(flow, planned.jobs);
     }
 
@@ -117,7 +112,7 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
       if (signal.aborted) return { flow: flowId, resumed: planned.resumed, warnings: [], interrupted: true };
       flow = { ...flow, phase: 'finalizing' };
     }
-    source.useSnapshot(undefined);
+    source.useSnapshot?.(undefined);
     await changes?.releaseSnapshot();
 
     let warnings: string[] = [];
