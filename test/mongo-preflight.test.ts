@@ -47,7 +47,7 @@ describe('privileges from connectionStatus', () => {
   it('post-images when every collection has them, else updateLookup', () => {
     const on = { changeStreamPreAndPostImages: { enabled: true } };
     expect(fullDocumentMode(new Map([['a.b', on], ['a.c', on]]))).toBe('required');
-    expect(fullDocumentMode(new Map([['a.b', on], ['a.c', {}]]))).toBe('updateLookup');
+    expect(fullDocumentMode(new Map<string, Record<string, unknown>>([['a.b', on], ['a.c', {}]]))).toBe('updateLookup');
   });
 });
 

@@ -3,6 +3,11 @@
  * orchestrates, activities act, connectors talk to databases). Each takes and returns plain JSON, and each is
  * idempotent: Step Functions retries a state after a Lambda failure, and a retried activity must converge.
  */
+import { openFlowAdapters, hasMongoEndpoint } from '../local/engines.js';
+import { engineOf } from '../../config/schema.js';
+import type { SnapshotSource } from '../../core/ports/source.js';
+import type { SnapshotTarget } from '../../core/ports/target.js';
+import type { ChangeSource } from '../../core/ports/change-source.js';
 import { PgChangeSource } from '../../adapters/postgres/cdc/change-source.js';
 import { PgSnapshotSource } from '../../adapters/postgres/snapshot-source.js';
 import { PgSnapshotTarget } from '../../adapters/postgres/snapshot-target.js';
@@ -47,17 +52,20 @@ export interface ValidateDeps {
 export const AWS_CONFIG = 'aws:config';
 
 interface Adapters {
-  source: PgSnapshotSource;
-  target: PgSnapshotTarget;
-  changes?: PgChangeSource;
+  source: SnapshotSource;
+  target: SnapshotTarget;
+  changes?: ChangeSource;
 }
 
 async function withAdapters<T>(config: LoadedConfig, fn: (a: Adapters) => Promise<T>): Promise<T> {
-  const a: Adapters = {
-    source: new PgSnapshotSource(config.source, { connections: 2 }),
-    target: new PgSnapshotTarget(config.target, { connections: 2 }),
-    changes: config.mode === 'snapshot+cdc' ? new PgChangeSource(config.source) : undefined,
-  };
+  // A MongoDB endpoint on either side (additive): the adapters and codec bridge of engines.ts.
+  const a: Adapters = hasMongoEndpoint(config)
+    ? openFlowAdapters(config, { cdc: config.mode === 'snapshot+cdc', warn: () => {}, heartbeatMs: config.cdc.heartbeatSeconds * 1000 })
+    : {
+        source: new PgSnapshotSource(config.source, { connections: 2 }),
+        target: new PgSnapshotTarget(config.target, { connections: 2 }),
+        changes: config.mode === 'snapshot+cdc' ? new PgChangeSource(config.source) : undefined,
+      };
   try {
     return await fn(a);
   } finally {
@@ -113,6 +121,7 @@ export async function validate(ctx: AwsContext, input: WorkflowInput, deps: Vali
   }
   const room = deps.room ?? connectionRoom;
   for (const role of ['source', 'target'] as const) {
+    if (engineOf(config[role]) !== 'postgres') continue; // a PostgreSQL connection budget
     checkConnectionBudget(role, await room(config[role], role), deps.limits.copyConcurrency, config.mode === 'snapshot+cdc');
   }
   await withAdapters(config, async ({ source, target, changes }) => {

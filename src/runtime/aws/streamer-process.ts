@@ -7,6 +7,9 @@
  *
  * Only the flow id arrives from outside: the config is the one Plan stored in the state store.
  */
+import { openFlowAdapters, hasMongoEndpoint, type FlowAdapters } from '../local/engines.js';
+import type { ChangeSource } from '../../core/ports/change-source.js';
+import type { ChangeTarget } from '../../core/ports/change-target.js';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -57,18 +60,28 @@ export async function runStreamerProcess(ctx: AwsContext, opts: StreamerProcessO
   if (!lease) return opts.signal.aborted ? 'stopped' : 'standby';
   const stalled = new AbortController();
   const stop = AbortSignal.any([opts.signal, lease.lost, stalled.signal]);
-  let changes: PgChangeSource | undefined;
-  let applier: PgChangeTarget | undefined;
+  let changes: ChangeSource | undefined;
+  let applier: ChangeTarget | undefined;
   let unwatch = () => {};
+  let mongoSide: FlowAdapters | undefined;
   try {
     const flow = await ctx.store.getFlow(opts.flow);
     if (!flow) throw new Error(`flow ${opts.flow} is not in the state store`);
     // The lease may have come free because the last streamer drained: nothing left to do.
     if (!(STREAMING_PHASES as readonly string[]).includes(flow.phase)) return 'standby';
     const config = opts.config ?? awsConfig(await ctx.store.getCheckpoint(opts.flow, AWS_CONFIG), ctx.settings);
-    changes = new PgChangeSource(config.source, { warn: (m) => opts.progress.warn(m), heartbeatMs: config.cdc.heartbeatSeconds * 1000 });
-    applier = new PgChangeTarget(config.target, { connections: 2 });
-    const source = changes;
+    if (hasMongoEndpoint(config)) {
+      // A MongoDB endpoint (additive): the Fargate streamer holds the change stream; its resume token is the position.
+      mongoSide = openFlowAdapters(config, { cdc: true, warn: (m) => opts.progress.warn(m), heartbeatMs: config.cdc.heartbeatSeconds * 1000 });
+      if (!mongoSide.changes || !mongoSide.applier) throw new Error('the MongoDB flow has no change stream adapters');
+      changes = mongoSide.changes;
+      applier = mongoSide.applier;
+    } else {
+      changes = new PgChangeSource(config.source, { warn: (m) => opts.progress.warn(m), heartbeatMs: config.cdc.heartbeatSeconds * 1000 });
+      applier = new PgChangeTarget(config.target, { connections: 2 });
+    }
+    const source: ChangeSource = changes;
+    const sink: ChangeTarget = applier;
     // The publication and slot exist since Plan; this only confirms them (and recreates a dropped publication).
     await source.prepare(flow.id, flow.tables, { resuming: true });
     await source.releaseSnapshot();
@@ -90,12 +103,12 @@ export async function runStreamerProcess(ctx: AwsContext, opts: StreamerProcessO
         stalled.abort(new Error(reason));
       },
     });
-    const drained = await streamFlow({ changes: source, applier, store: ctx.store, progress: opts.progress }, flow, config, stop);
+    const drained = await streamFlow({ changes: source, applier: sink, store: ctx.store, progress: opts.progress }, flow, config, stop);
     unwatch();
     if (drained) {
       // Cutover: inserts on the source moved its sequences while streaming; the target's must follow.
-      const snapshotSource = new PgSnapshotSource(config.source, { connections: 1 });
-      const target = new PgSnapshotTarget(config.target, { connections: 1 });
+      const snapshotSource = mongoSide ? mongoSide.source : new PgSnapshotSource(config.source, { connections: 1 });
+      const target = mongoSide ? mongoSide.target : new PgSnapshotTarget(config.target, { connections: 1 });
       try {
         await finalizeSnapshot({ source: snapshotSource, target, store: ctx.store }, flow);
       } finally {
@@ -111,7 +124,7 @@ export async function runStreamerProcess(ctx: AwsContext, opts: StreamerProcessO
     return lease.lost.aborted ? 'lease-lost' : 'stopped';
   } finally {
     unwatch();
-    await Promise.allSettled([changes?.close(), applier?.close()]);
+    await Promise.allSettled([changes?.close(), applier?.close(), mongoSide?.source.close(), mongoSide?.target.close()]);
     await lease.release();
   }
 }

@@ -33,6 +33,11 @@ export interface FlowAdapters {
   preflight(tables: TableSchema[], flow: string): Promise<void>;
 }
 
+/** Either endpoint is MongoDB (else the PostgreSQL-only wiring of each runtime applies unchanged). */
+export function hasMongoEndpoint(config: LoadedConfig): boolean {
+  return engineOf(config.source) === 'mongodb' || engineOf(config.target) === 'mongodb';
+}
+
 export function openFlowAdapters(config: LoadedConfig, opts: { cdc: boolean; warn: (m: string) => void; heartbeatMs: number }): FlowAdapters {
   const from = engineOf(config.source);
   const to = engineOf(config.target);
