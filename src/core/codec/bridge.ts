@@ -59,9 +59,18 @@ class MappedWriter implements RangeWriter {
   }
 }
 
+/**
+ * What the bridged targets declare (the shape of h/ports' capabilities.ts; the port types there will check it): the
+ * encoding of the source they take, no sequences (neither side maps them), no keyless tables, no savepoints.
+ */
+const snapshotCaps = (encoding: 'pg-text' | 'mongo-ejson') => ({ encodings: [encoding], sequences: false, keylessTables: false }) as const;
+const changeCaps = (encoding: 'pg-text' | 'mongo-ejson') =>
+  ({ encodings: [encoding], keylessReplay: false, savepoints: false, concurrentBatches: true, truncate: true }) as const;
+
 /** A SnapshotTarget seen through a table mapping and a row-stream mapping. */
 class MappedSnapshotTarget implements SnapshotTarget {
   constructor(
+    readonly capabilities: ReturnType<typeof snapshotCaps>,
     private readonly inner: SnapshotTarget,
     readonly accepts: readonly string[],
     private readonly table: (t: TableSchema) => TableSchema,
@@ -103,6 +112,7 @@ function refuseKeyless(tables: TableSchema[]): void {
 /** A MongoDB SnapshotTarget that takes a PostgreSQL source's COPY text. */
 export function pgRowsToMongo(mongo: SnapshotTarget): SnapshotTarget {
   return new MappedSnapshotTarget(
+    snapshotCaps('pg-text'),
     mongo,
     [PG_COPY_TEXT],
     (t) => t,
@@ -117,6 +127,7 @@ export function pgRowsToMongo(mongo: SnapshotTarget): SnapshotTarget {
 /** A PostgreSQL SnapshotTarget that takes a MongoDB source's documents. */
 export function mongoRowsToPg(pg: SnapshotTarget, mappings: Record<string, FlattenMapping> = {}): SnapshotTarget {
   return new MappedSnapshotTarget(
+    snapshotCaps('mongo-ejson'),
     pg,
     [MONGO_DOCS],
     (t) => pgTableForCollection(t, mappings[tableKey(t.source)]),
@@ -130,6 +141,7 @@ export function mongoRowsToPg(pg: SnapshotTarget, mappings: Record<string, Flatt
 /** A ChangeTarget seen through a change mapping (which may turn some changes into rows to fetch). */
 class MappedChangeTarget implements ChangeTarget {
   constructor(
+    readonly capabilities: ReturnType<typeof changeCaps>,
     private readonly inner: ChangeTarget,
     private readonly table: (t: TableSchema) => TableSchema,
     private readonly change: (tables: Map<string, TableSchema>, c: Change) => Change | MissingRow,
@@ -183,6 +195,7 @@ export function pgChangesToMongo(mongo: ChangeTarget): ChangeTarget {
     return { _id: documentToImage(pgRowToDocument(t, key))._id! };
   };
   return new MappedChangeTarget(
+    changeCaps('pg-text'),
     mongo,
     (t) => t,
     (tables, c) => {
@@ -213,6 +226,7 @@ export function mongoChangesToPg(pg: ChangeTarget, mappings: Record<string, Flat
     return m ? flattenDocument(doc, m) : documentToPgRow(doc);
   };
   return new MappedChangeTarget(
+    changeCaps('mongo-ejson'),
     pg,
     (t) => pgTableForCollection(t, mappings[tableKey(t.source)]),
     (tables, c) => {

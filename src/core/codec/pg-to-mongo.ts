@@ -21,7 +21,7 @@
  * | anything else (interval, time, inet, ranges, geometry, xml, ...) | the text |
  *
  * The primary key becomes `_id` (the column itself is then left out); a composite key becomes a sub-document
- * `{ a, b }` in key order. A table without a primary key gets a generated ObjectId from the target.
+ * `{ a, b }` in key order. A table without a primary key is refused by the bridge (no idempotent `_id`).
  */
 import { Binary, Decimal128, Double, Int32, Long, type Document } from 'bson';
 import type { ColumnSchema, Json, TableSchema } from '../model.js';
@@ -182,6 +182,9 @@ export function pgRowToDocument(table: Pick<TableSchema, 'columns' | 'primaryKey
     if (key.has(col.name) || col.generated || !(col.name in row)) continue;
     Object.assign(doc, pgValueToBson(col, row[col.name]!));
   }
+  // A column the table schema does not know (added on the source while streaming): its text, rather than nothing.
+  const known = new Set(table.columns.map((c) => c.name));
+  for (const [k, v] of Object.entries(row)) if (!known.has(k) && !key.has(k)) doc[k] = v;
   return doc;
 }
 

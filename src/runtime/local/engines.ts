@@ -78,6 +78,9 @@ export function openFlowAdapters(config: LoadedConfig, opts: { cdc: boolean; war
     target = from === 'postgres' ? pgRowsToMongo(mt) : mt;
     const ct = opts.cdc ? new MongoChangeTarget(config.target) : undefined;
     applier = ct && from === 'postgres' ? pgChangesToMongo(ct) : ct;
+    // PostgreSQL's stream hooks (schema, partitions, new tables) apply DDL on a PostgreSQL target: not here. A column
+    // added on the source still arrives, as its text (pgRowToDocument).
+    if (changes && from === 'postgres') (changes as { streamHooks?: unknown }).streamHooks = undefined;
   } else {
     const pt = new PgSnapshotTarget(config.target, { connections: config.workers + 1 });
     target = mongoRowsToPg(pt);
