@@ -262,4 +262,28 @@ describe('through the core: MongoDB changes applied to PostgreSQL (codec bridge,
       await store.close();
     }
   });
+  it('a declared mapping (config mongoToPg) makes typed columns, in the snapshot and in changes', async () => {
+    const people: TableSchema = { ...users, source: { schema: 'shop', name: 'people' }, target: { schema: 'shop', name: 'people' } };
+    const mappings = { 'shop.people': { columns: [{ column: 'email', path: 'contact.email', type: 'text' }, { column: 'visits', path: 'visits', type: 'bigint' }], keepDocument: true } };
+    const target = mongoRowsToPg(new PgSnapshotTarget({ url }, { connections: 1 }), mappings);
+    const applier = mongoChangesToPg(new PgChangeTarget({ url }, { connections: 1 }), mappings);
+    try {
+      await target.preflight([people], { truncate: false, resuming: false });
+      await target.createTables('mapped', [people]);
+      const w = await target.openRange('mapped', 'job-1', people);
+      await w.write({ kind: 'mongo-id', lower: null, upper: null }, { format: MONGO_DOCS, stream: Readable.from([{ _id: new ObjectId('65f0a1b2c3d4e5f601234567'), contact: { email: 'a@x' }, visits: Long.fromInt(3) }]) });
+      await w.commit(null);
+      const b = await applier.begin('mapped', [people]);
+      await b.apply([{ op: 'insert', table: 'shop.people', row: { _id: '{"$numberInt":"2"}', visits: '{"$numberLong":"9007199254740993"}' } }]);
+      await b.commit(positionOfToken(token(T0, 1)));
+      const rows = await query(url, 'SELECT _id, email, visits::text AS visits, doc IS NOT NULL AS has_doc FROM shop.people ORDER BY visits');
+      expect(rows).toEqual([
+        { _id: '{"$oid":"65f0a1b2c3d4e5f601234567"}', email: 'a@x', visits: '3', has_doc: 't' },
+        { _id: '{"$numberInt":"2"}', email: null, visits: '9007199254740993', has_doc: 't' },
+      ]);
+      expect(await applier.appliedPosition('mapped')).toEqual(positionOfToken(token(T0, 1)));
+    } finally {
+      await Promise.allSettled([target.close(), applier.close()]);
+    }
+  });
 });

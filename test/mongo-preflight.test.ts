@@ -81,6 +81,13 @@ describe('config: mongodb:// endpoints', () => {
     parseConfig({ ...base, source: { url: 'postgres://a@b/c' }, target: { url: 'mongodb+srv://u:p@cluster0.example.net/app' } });
   });
 
+  it('mongoToPg: declared columns for MongoDB → PostgreSQL, checked', () => {
+    const c = parseConfig({ ...base, source: { url: 'mongodb://h/shop' }, target: { url: 'postgres://a@b/c' }, mongoToPg: { 'shop.users': { columns: [{ column: 'email', path: 'contact.email', type: 'text' }] } } });
+    expect(c.mongoToPg['shop.users']).toEqual({ columns: [{ column: 'email', path: 'contact.email', type: 'text' }], keepDocument: false });
+    expect(() => parseConfig({ ...base, source: { url: 'postgres://a@b/c' }, target: { url: 'postgres://a@b/d' }, mongoToPg: { 'shop.users': { columns: [{ column: 'e', path: 'e', type: 'text' }] } } })).toThrow(/mongoToPg: `mongoToPg` maps MongoDB documents/);
+    expect(() => parseConfig({ ...base, source: { url: 'mongodb://h/shop' }, target: { url: 'postgres://a@b/c' }, mongoToPg: { 'shop.users': { columns: [{ column: '_id', path: 'x', type: 'text' }] } } })).toThrow(/Ferry's own columns/);
+  });
+
   it('refuses PostgreSQL-only fields and malformed URLs with the field named', () => {
     expect(() => parseConfig({ ...base, source: { url: 'mongodb://h/shop', user: 'x' }, target: { url: 'postgres://a@b/c' } })).toThrow(/source: a mongodb:\/\/ endpoint takes everything from its `url`/);
     expect(() => parseConfig({ ...base, source: { url: 'mongodb:///nohost' }, target: { url: 'postgres://a@b/c' } })).toThrow(/source: expected mongodb:\/\/\[user:pass@\]host/);

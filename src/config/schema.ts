@@ -68,6 +68,33 @@ export const configSchema = z
       })
       .strict()
       .default({ owner: 'keep' }),
+    /**
+     * MongoDB source → PostgreSQL target (additive): collections (`db.coll`, source names) whose documents become
+     * typed columns instead of the default `(_id text, doc jsonb)`: each column from a dotted path, converted to the
+     * PostgreSQL type given (`text`, `bigint`, `numeric`, `boolean`, `timestamptz`, `bytea`, `uuid`, `jsonb`, …);
+     * `keepDocument` also keeps the whole document in `doc`.
+     */
+    mongoToPg: z
+      .record(
+        z.string().regex(/^[^.]+\.[^*?]+$/, 'expected `database.collection`'),
+        z
+          .object({
+            columns: z
+              .array(
+                z
+                  .object({
+                    column: z.string().min(1).refine((c) => c !== '_id' && c !== 'doc', { message: '`_id` and `doc` are Ferry\'s own columns' }),
+                    path: z.string().min(1),
+                    type: z.string().min(1),
+                  })
+                  .strict(),
+              )
+              .min(1),
+            keepDocument: z.boolean().default(false),
+          })
+          .strict(),
+      )
+      .default({}),
     mode: z.enum(['snapshot', 'snapshot+cdc']).default('snapshot'),
     workers: z.coerce.number().int().min(1).max(256).optional(),
     rowsPerRange: z.coerce.number().int().min(1).default(250_000),
@@ -100,7 +127,11 @@ export const configSchema = z
       .strict()
       .default({ path: '.ferry/state.db' }),
   })
-  .strict();
+  .strict()
+  .refine((c) => Object.keys(c.mongoToPg).length === 0 || (isMongoEndpoint(c.source) && !isMongoEndpoint(c.target)), {
+    message: '`mongoToPg` maps MongoDB documents to PostgreSQL columns: it needs a mongodb:// source and a PostgreSQL target',
+    path: ['mongoToPg'],
+  });
 
 export type FerryConfig = z.infer<typeof configSchema>;
 export type EndpointConfig = z.infer<typeof endpoint>;

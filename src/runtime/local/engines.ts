@@ -83,8 +83,8 @@ export function openFlowAdapters(config: LoadedConfig, opts: { cdc: boolean; war
     if (changes && from === 'postgres') (changes as { streamHooks?: unknown }).streamHooks = undefined;
   } else {
     const pt = new PgSnapshotTarget(config.target, { connections: config.workers + 1 });
-    target = mongoRowsToPg(pt);
-    applier = opts.cdc ? mongoChangesToPg(new PgChangeTarget(config.target, { connections: 2 })) : undefined;
+    target = mongoRowsToPg(pt, config.mongoToPg);
+    applier = opts.cdc ? mongoChangesToPg(new PgChangeTarget(config.target, { connections: 2 }), config.mongoToPg) : undefined;
   }
   return { source, target, changes, applier, preflight: (tables) => sourceCheck(tables) };
 }
