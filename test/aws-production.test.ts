@@ -35,7 +35,7 @@ import type { StreamerLauncher } from '../src/runtime/aws/launcher.js';
 import { watchStream } from '../src/runtime/aws/stream-health.js';
 import { superviseStreamer } from '../src/runtime/aws/supervisor.js';
 import { lambdaContext, pollLikeLambda, startAwsLocal, type AwsLocal } from './support/aws-local.js';
-import { ferry, waitFor, writeConfig } from './support/ferry-cli.js';
+import { ferry, startFerry, waitFor, writeConfig } from './support/ferry-cli.js';
 import { freshDatabases, query, startPair, type PgPair } from './support/pg-pair.js';
 
 const definition = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'infra', 'workflow.asl.json'), 'utf8'));
@@ -348,6 +348,29 @@ describe('the workflow', () => {
     await query(urls.sourceUrl, `INSERT INTO app.items (name, price) SELECT 'live ' || g, 1 FROM generate_series(1, 300) g`);
     await waitFor('the streamer to apply the first changes', same, 60_000);
 
+    // `ferry aws ui`: the dashboard of the deployed flow, from DynamoDB only (no state machine, no source needed):
+    // the snapshot's rows, the streamer's per-table counts and the slot it sampled.
+    const uiConfig = writeConfig(config);
+    const dash = startFerry(['aws', 'ui', uiConfig, '--state-table', aws.tableName, '--port', '0']);
+    try {
+      let stderr = '';
+      dash.child.stderr!.on('data', (d) => (stderr += d));
+      const url = await waitFor('the dashboard URL', async () => /dashboard at (http:\/\/\S+)/.exec(stderr)?.[1], 30_000);
+      const api = new URL('api/state', url).toString();
+      type State = { phase: string; totals: { rows: number }; changes: Record<string, { applied: { insert: number } }>; streaming: { position: string | null; slot: { retainedBytes: number } | null } | null };
+      const state = await waitFor('the AWS dashboard to show the streamed inserts and the slot', async () => {
+        const st = (await (await fetch(api)).json()) as State;
+        return st.changes['app.items']?.applied.insert !== undefined && st.changes['app.items']!.applied.insert >= 300 && st.streaming?.slot ? st : undefined;
+      }, 45_000);
+      expect(state.phase).toBe('streaming');
+      expect(state.totals.rows).toBe(6000);
+      expect(state.streaming?.position).toBeTruthy();
+      expect(state.streaming?.slot?.retainedBytes).toBeGreaterThanOrEqual(0);
+    } finally {
+      dash.child.kill('SIGTERM');
+      await dash.exited;
+    }
+
     // kill -9: no commit, no checkpoint, no lease release. ECS would report the task STOPPED with exit 137.
     const first = launcher.children[0]!;
     first.kill('SIGKILL');
@@ -421,7 +444,7 @@ describe('the streamer health signal', () => {
     const unwatch = watchStream({
       intervalMs: 50,
       stallMs: 400,
-      sample: async () => ({ checkpoint: checkpoint, lag: { lagBytes, retainedBytes: lagBytes, active: true } }),
+      sample: async () => ({ checkpoint: checkpoint, lag: { lagBytes, retained: lagBytes, active: true } }),
       onStall: (r) => stalls.push(r),
     });
     try {

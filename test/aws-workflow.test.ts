@@ -26,7 +26,7 @@ import { awsConfig } from '../src/runtime/aws/context.js';
 import { CopyWorker } from '../src/runtime/aws/copy-batch.js';
 import { runStreamerProcess } from '../src/runtime/aws/streamer-process.js';
 import { AWS_CONFIG, finalize } from '../src/runtime/aws/activities.js';
-import { lambdaContext, pollLikeLambda, startAwsLocal, type AwsLocal } from './support/aws-local.js';
+import { lambdaContext, PollGate, pollLikeLambda, startAwsLocal, type AwsLocal } from './support/aws-local.js';
 import { waitFor } from './support/ferry-cli.js';
 import { freshDatabases, query, startPair, type PgPair } from './support/pg-pair.js';
 
@@ -37,6 +37,7 @@ let pair: PgPair;
 let aws: AwsLocal;
 let urls: { sourceUrl: string; targetUrl: string };
 const stopPolling = new AbortController();
+const gate = new PollGate();
 let poller: Promise<void>;
 // Every execution of this file is RUNNING only while its machine runs; finished ones release their flow's lease.
 const running = new Set<string>();
@@ -60,6 +61,7 @@ beforeAll(async () => {
     batchSize: 2,
     visibilitySeconds: 5,
     signal: stopPolling.signal,
+    gate,
   });
 });
 
@@ -227,12 +229,16 @@ describe('the AWS workflow, executed locally', () => {
     });
     // Own queue-less worker: the continuation goes to the real queue, where the poller picks it up.
     const worker = new CopyWorker(ctx);
+    // Hold the queue's poller until the first run is counted: otherwise it can pick up the continuation and copy
+    // the next chunk before the count (seen under load).
+    await gate.hold();
     // The no-new-chunk deadline is now (the margin is all the time left): one chunk runs and commits, then the
     // budget is spent. (A chunk cut at its abort deadline is in aws-production.test.ts.)
     const [first] = await worker.run([record('m1')], { remainingMs: () => 600_000, marginMs: 600_000, owner: 'budget' });
     expect(first).toEqual({ status: 'fulfilled', value: 'yielded' });
     const afterFirst = await query(urls.targetUrl, 'SELECT count(*) n FROM budget.t');
     expect(Number(afterFirst[0]!.n)).toBe(1000); // one chunk, committed, before the budget ran out
+    gate.release();
     // The continuation (from the queue) and a duplicate of the original message (straight to the handler).
     const [dup] = await worker.run([record('m2')], { remainingMs: () => 600_000, owner: 'dup' });
     expect(dup?.status).toBe('fulfilled');

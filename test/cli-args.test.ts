@@ -49,6 +49,25 @@ describe('the ferry binary', () => {
     expect(bare.stderr).toContain('exit codes');
   });
 
+  it('parses `ferry aws` subcommands as strictly as the others', async () => {
+    const [typo, sub, help, ui] = await Promise.all([
+      ferry(['aws', 'stop', 'x.yaml', '--state-tabel', 't']),
+      ferry(['aws', 'stpo', 'x.yaml']),
+      ferry(['aws', 'ui', '--help']),
+      ferry(['aws', 'ui', 'x.yaml', '--port', 'http']),
+    ]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('did you mean `--state-table`?');
+    expect(typo.stderr).toContain('ferry aws stop --help');
+    expect(sub.code).toBe(2);
+    expect(sub.stderr).toContain('did you mean `ferry aws stop`?');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('ferry aws ui <config.yaml>');
+    expect(help.stdout).toContain('--state-table NAME');
+    expect(ui.code).toBe(2);
+    expect(ui.stderr).toContain('`--port` takes a port number');
+  });
+
   it('takes `--scale` only as a positive number', async () => {
     const r = await ferry(['demo', '--scale', 'big']);
     expect(r.code).toBe(2);

@@ -79,7 +79,7 @@ async function main(): Promise<number> {
         `${emfLine(flow, {
           StreamerUp: { value: 1, unit: 'Count' },
           CdcLagBytes: { value: s.lag?.lagBytes ?? 0, unit: 'Bytes' },
-          RetainedWalBytes: { value: s.lag?.retainedBytes ?? 0, unit: 'Bytes' },
+          RetainedWalBytes: { value: s.lag?.retained ?? 0, unit: 'Bytes' },
           ...(s.lagSeconds !== undefined ? { CdcLagSeconds: { value: s.lagSeconds, unit: 'Seconds' as const } } : {}),
           StalledSeconds: { value: Math.round(s.stalledForMs / 1000), unit: 'Seconds' },
         })}\n`,

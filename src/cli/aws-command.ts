@@ -2,6 +2,7 @@
  * `ferry aws start <config>`: start the deployed workflow with the config as input and follow it to its end.
  * `ferry aws status <config>`: the flow's state from DynamoDB and the workflow's recent executions.
  * `ferry aws stop|verify|cleanup <config>`: cutover and teardown against the deployed state (aws-cutover.ts).
+ * `ferry aws ui <config>`: the live dashboard, read from the DynamoDB state (needs only the state table).
  * The state machine and table come from flags, the environment, or `.sst/outputs.json` written by `sst deploy`.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -18,6 +19,8 @@ import { flowIdOf } from '../runtime/local/flow-id.js';
 import { awsConfig } from '../runtime/aws/context.js';
 import { executionInputFromFile } from './aws-input.js';
 import { awsCleanup, awsStop, awsVerify } from './aws-cutover.js';
+import type { UiFlags } from './main.js';
+import { serveStoredFlow } from '../ui/serve-flow.js';
 
 interface Deployment {
   stateMachineArn: string;
@@ -26,19 +29,26 @@ interface Deployment {
   targetSecret?: string;
 }
 
-const SUBCOMMANDS = ['start', 'status', 'stop', 'verify', 'cleanup'] as const;
-
 function outputs(): Record<string, unknown> {
   const path = '.sst/outputs.json';
   return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>) : {};
 }
 
-function deployment(flags: Map<string, string>): Deployment {
+export interface AwsFlags {
+  stateMachine?: string;
+  stateTable?: string;
+  /** `start`: follow the execution to its end. */
+  follow: boolean;
+  /** `ui`: where the dashboard listens. */
+  ui?: UiFlags;
+}
+
+function deployment(flags: AwsFlags, needs: { stateMachine: boolean }): Deployment {
   const out = outputs();
   const find = (re: RegExp) => Object.entries(out).find(([k, v]) => re.test(k) && typeof v === 'string')?.[1] as string | undefined;
-  const stateMachineArn = flags.get('--state-machine') ?? process.env.FERRY_STATE_MACHINE_ARN ?? find(/state.?machine/i);
-  const stateTable = flags.get('--state-table') ?? process.env.FERRY_STATE_TABLE ?? find(/state.?table|ferrystate/i);
-  if (!stateMachineArn || !stateTable) {
+  const stateMachineArn = flags.stateMachine ?? process.env.FERRY_STATE_MACHINE_ARN ?? find(/state.?machine/i) ?? (needs.stateMachine ? undefined : '');
+  const stateTable = flags.stateTable ?? process.env.FERRY_STATE_TABLE ?? find(/state.?table|ferrystate/i);
+  if (stateMachineArn === undefined || !stateTable) {
     throw new FerryError(
       'cannot find the deployed state machine and state table',
       'run `npx sst deploy` in this folder (it writes .sst/outputs.json), or pass --state-machine ARN --state-table NAME (or FERRY_STATE_MACHINE_ARN, FERRY_STATE_TABLE)',
@@ -74,15 +84,13 @@ async function readSecret(arn: string): Promise<string> {
   return out.SecretString;
 }
 
-export async function awsCommand(sub: string | undefined, path: string | undefined, flags: Map<string, string>): Promise<number> {
-  if (!path || !(SUBCOMMANDS as readonly (string | undefined)[]).includes(sub)) {
-    throw new FerryError(`usage: ferry aws ${SUBCOMMANDS.join('|')} <config.yaml>`);
-  }
+export async function awsCommand(sub: string, path: string, flags: AwsFlags): Promise<number> {
   const { input, notes } = await executionInputFromFile(path);
   const flow = flowIdOf(awsConfig(input, { stateTable: '', sourceUrl: 'postgres://x@h/d', targetUrl: 'postgres://x@h/d' }));
-  const dep = deployment(flags);
+  const dep = deployment(flags, { stateMachine: sub !== 'ui' });
   const sfn = new SFNClient({});
   const store = new DynamoDbStateStore({ client: new DynamoDBClient({}), tableName: dep.stateTable });
+  if (sub === 'ui') return serveUntilInterrupted(store, flow, input, flags.ui!);
   if (sub === 'status') return printStatus(sfn, store, dep, flow);
   if (sub === 'stop') {
     await awsStop(store, flow);
@@ -99,7 +107,7 @@ export async function awsCommand(sub: string | undefined, path: string | undefin
     new StartExecutionCommand({ stateMachineArn: dep.stateMachineArn, name: `${flow}-${Date.now()}`.slice(0, 80), input: JSON.stringify(input) }),
   );
   process.stderr.write(`started ${started.executionArn}\n`);
-  if (flags.has('--no-follow')) return 0;
+  if (!flags.follow) return 0;
   let last = '';
   let executionArn = started.executionArn;
   for (;;) {
@@ -144,5 +152,19 @@ async function printStatus(sfn: SFNClient, store: DynamoDbStateStore, dep: Deplo
     if (e.name?.startsWith(flow)) lines.push(`  execution ${e.name}: ${e.status} (started ${e.startDate?.toISOString()})`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+/** The dashboard of a deployed flow until Ctrl-C; it only reads the state table. */
+async function serveUntilInterrupted(store: DynamoDbStateStore, flow: string, input: Record<string, unknown>, ui: UiFlags): Promise<number> {
+  const cdc = input.mode === 'snapshot+cdc';
+  const served = await serveStoredFlow(store, flow, cdc, { ...ui, keepAlive: true });
+  process.stderr.write(`ferry: dashboard at ${served.dashboard.openUrl} for flow ${flow} (AWS, read from DynamoDB; Ctrl-C to stop)\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await served.close();
+  await store.close();
   return 0;
 }

@@ -6,7 +6,7 @@
  * 2 usage error (unknown command or option, missing argument, `reset` without confirmation); 130 interrupted.
  */
 import { readFileSync } from 'node:fs';
-import { commandHelp, parseCommand, positiveNumber, suggest, UsageError, type CommandSpec } from './args.js';
+import { commandHelp, parseCommand, positiveNumber, suggest, UsageError, type CommandSpec, type OptionSpec } from './args.js';
 
 const CONFIG = ['config.yaml'];
 
@@ -82,7 +82,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
   aws: {
     name: 'aws',
-    summary: 'the AWS runtime: `ferry aws start <config.yaml>` [--no-follow], `ferry aws status <config.yaml>`',
+    summary: 'the AWS runtime: `ferry aws start|status|stop|verify|cleanup|ui <config.yaml>` (`ferry aws <sub> --help`)',
     positionals: [],
     options: {},
   },
@@ -191,17 +191,53 @@ function help(spec: CommandSpec): number {
   return 0;
 }
 
-/** `ferry aws …` keeps its own small parser in aws-command.ts (subcommands are added there). */
+const DEPLOYMENT = {
+  'state-machine': { type: 'string', value: 'ARN', help: 'the deployed state machine (default: FERRY_STATE_MACHINE_ARN or .sst/outputs.json)' },
+  'state-table': { type: 'string', value: 'NAME', help: 'the deployed DynamoDB state table (default: FERRY_STATE_TABLE or .sst/outputs.json)' },
+} as const;
+
+const awsSpec = (sub: string, summary: string, options: Record<string, OptionSpec> = {}): CommandSpec => ({
+  name: `aws ${sub}`,
+  summary,
+  positionals: CONFIG,
+  options: { ...DEPLOYMENT, ...options },
+});
+
+export const AWS_COMMANDS: Record<string, CommandSpec> = {
+  start: awsSpec('start', 'start the deployed workflow with this config and follow it to its end', {
+    'no-follow': { type: 'boolean', help: 'return once the execution has started' },
+  }),
+  status: awsSpec('status', "the flow's state from DynamoDB and the workflow's recent executions"),
+  stop: awsSpec('stop', 'cutover: the Fargate streamer drains up to the source position, sets sequences and exits; then verify'),
+  verify: awsSpec('verify', 'compare source and target by per-range checksums, from this machine'),
+  cleanup: awsSpec('cleanup', 'drop the replication slot and publication once the flow is stopped'),
+  ui: awsSpec('ui', 'the live dashboard of a flow of the AWS runtime, read from its DynamoDB state table', {
+    host: { type: 'string', value: 'HOST', help: 'address to listen on (default 127.0.0.1; any other needs --token or gets a random one)' },
+    port: { type: 'string', value: 'PORT', help: 'port (default 4280; 0 picks a free one)' },
+    token: { type: 'string', value: 'TOKEN', help: 'a secret the dashboard asks for (required off 127.0.0.1)' },
+  }),
+};
+
+/** `ferry aws <sub> <config.yaml> [options]`: each subcommand parsed as strictly as the others. */
 async function aws(rest: string[]): Promise<number> {
-  if (rest.length === 0 || rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`${COMMANDS.aws!.summary}\n  --state-machine ARN, --state-table NAME: the deployment (default: .sst/outputs.json)\n`);
-    return rest.length === 0 ? 2 : 0;
+  const [sub, ...args] = rest;
+  if (sub === undefined || sub === '--help' || sub === '-h') {
+    const lines = Object.entries(AWS_COMMANDS).map(([k, c]) => `  ${k.padEnd(8)} ${c.summary}`);
+    process.stdout.write(`ferry aws <subcommand> <config.yaml> [options]\n\n${lines.join('\n')}\n`);
+    return sub === undefined ? 2 : 0;
   }
+  const spec = AWS_COMMANDS[sub];
+  if (!spec) {
+    const near = suggest(sub, Object.keys(AWS_COMMANDS));
+    throw new UsageError(`unknown subcommand \`ferry aws ${sub}\`${near ? `: did you mean \`ferry aws ${near}\`?` : ''}`, 'aws');
+  }
+  const { positionals, values, help: wantsHelp } = parseCommand(spec, args);
+  if (wantsHelp) return help(spec);
   const { awsCommand } = await import('./aws-command.js');
-  const valued = new Map<string, string>();
-  rest.forEach((a, i) => {
-    if (a.startsWith('--')) valued.set(a, rest[i + 1] && !rest[i + 1]!.startsWith('--') ? rest[i + 1]! : '');
+  return awsCommand(sub, positionals[0]!, {
+    stateMachine: values['state-machine'] as string | undefined,
+    stateTable: values['state-table'] as string | undefined,
+    follow: values['no-follow'] !== true,
+    ui: sub === 'ui' ? uiFlags(values, '') : undefined,
   });
-  const positional = rest.filter((a, i) => !a.startsWith('--') && !(i > 0 && rest[i - 1]!.startsWith('--state-')));
-  return awsCommand(positional[0], positional[1], valued);
 }

@@ -1,6 +1,5 @@
 import { PgChangeSource } from '../adapters/postgres/cdc/change-source.js';
 import { CDC_CHECKPOINT, CDC_LAG, CDC_LIVE, type LiveStatus } from '../core/cdc/streamer.js';
-import type { LagInfo } from '../core/ports/change-source.js';
 import { formatBytes } from '../progress/summary.js';
 import { FerryError } from '../core/errors.js';
 import { ACTIVITY_CHECKPOINT, RUN_ERROR_CHECKPOINT, type Activity, type RunError } from '../progress/activity.js';
@@ -24,7 +23,7 @@ export async function statusCommand(path: string, opts: { json: boolean }): Prom
     const flow = found;
     const counts = await store.countJobs(flow.id);
     const failed = await store.listJobs(flow.id, 'failed');
-    let cdc: { position: unknown; lagSeconds?: number; slot?: LagInfo; reconnects?: number; warning?: { at: number; message: string } } | undefined;
+    let cdc: { position: unknown; lagSeconds?: number; slot?: { active: boolean; lagBytes: number; retainedBytes: number }; reconnects?: number; warning?: { at: number; message: string } } | undefined;
     if (config.mode === 'snapshot+cdc') {
       const position = await store.getCheckpoint(flow.id, CDC_CHECKPOINT);
       const lag = (await store.getCheckpoint(flow.id, CDC_LAG)) as { sourceTime: number; appliedAt: number } | undefined;
@@ -32,13 +31,14 @@ export async function statusCommand(path: string, opts: { json: boolean }): Prom
       const slot = await source.lag(flow.id).catch(() => undefined);
       await source.close();
       // Behind by the last applied transaction's age, plus the time since, if changes are waiting.
-      const lagSeconds = lag ? ((lag.appliedAt - lag.sourceTime) + (slot && slot.lagBytes > 0 ? Date.now() - lag.appliedAt : 0)) / 1000 : undefined;
-      cdc = { position, lagSeconds, slot };
+      const lagSeconds = lag ? ((lag.appliedAt - lag.sourceTime) + (slot && (slot.lagBytes ?? 0) > 0 ? Date.now() - lag.appliedAt : 0)) / 1000 : undefined;
+      // JSON output keeps its `retainedBytes` field (LagInfo's are optional and named `retained` for other engines).
+      cdc = { position, lagSeconds, slot: slot ? { active: slot.active, lagBytes: slot.lagBytes ?? 0, retainedBytes: slot.retained ?? 0 } : undefined };
       // The streamer's live record (lag from the oldest uncommitted change; stale when the streamer stopped updating it).
       const live = (await store.getCheckpoint(flow.id, CDC_LIVE)) as LiveStatus | undefined;
       if (live) {
         const stale = Math.max(0, Date.now() - live.at - 3000);
-        cdc.lagSeconds = Math.max(cdc.lagSeconds ?? 0, (live.lagMs + (slot && slot.lagBytes > 0 ? stale : 0)) / 1000);
+        cdc.lagSeconds = Math.max(cdc.lagSeconds ?? 0, (live.lagMs + (slot && (slot.lagBytes ?? 0) > 0 ? stale : 0)) / 1000);
         cdc.reconnects = live.reconnects;
         cdc.warning = live.warning;
       }

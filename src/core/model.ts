@@ -111,3 +111,8 @@ export interface PlannedRange {
 
 /** A replication position (LSN, resume token). Opaque to the core, ordered only by the source that made it. */
 export type Position = Json;
+
+/** The order of a source's positions: negative when `a` is before `b`, 0 when equal. Owned by the source. */
+export interface PositionOrder {
+  compare(a: Position, b: Position): number;
+}

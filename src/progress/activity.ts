@@ -83,6 +83,29 @@ export class ActivityRecorder {
     this.add(side, m);
   }
 
+  /** Count a delivered batch in place: this runs for every change of the stream, so no array or map per batch. */
+  private receivedEvents(events: readonly { kind: string; change?: Change }[]): void {
+    let any = false;
+    for (const e of events) {
+      if (e.kind !== 'change' || !e.change) continue;
+      const c = e.change;
+      if (c.op === 'truncate') {
+        for (const t of c.tables) this.bump(t, 'truncate');
+      } else this.bump(c.table, c.op);
+      any = true;
+    }
+    if (any) this.dirty = true;
+  }
+
+  private bump(table: string, op: Kind): void {
+    let t = this.activity.tables[table];
+    if (!t) {
+      if (Object.keys(this.activity.tables).length >= MAX_TABLES) return;
+      t = this.activity.tables[table] = { received: zero(), applied: zero() };
+    }
+    t.received[op]++;
+  }
+
   private credit(applied: Map<string, KindCounts>): void {
     this.add('applied', applied);
   }
@@ -119,7 +142,7 @@ export class ActivityRecorder {
     const changes = override(source, {
       stream: (flow, tables, from, onEvents, signal) =>
         source.stream(flow, tables, from, (events) => {
-          this.count('received', events.flatMap((e) => (e.kind === 'change' ? [e.change] : [])));
+          this.receivedEvents(events);
           return onEvents(events);
         }, signal),
     });
@@ -130,9 +153,9 @@ export class ActivityRecorder {
         // the changes themselves would defeat the streamer's memory bound in a million-row transaction.
         let open = new Map<string, KindCounts>();
         return override(batch, {
-          apply: (cs) => {
+          apply: (cs, at) => {
             tally(open, cs);
-            return batch.apply(cs);
+            return batch.apply(cs, at);
           },
           commit: async (position) => {
             await batch.commit(position);

@@ -43,7 +43,7 @@ export interface DashboardState {
   streaming: {
     position: string | null;
     lagSeconds: number | null;
-    slot: LagInfo | null;
+    slot: { active: boolean; lagBytes: number; retainedBytes: number } | null;
     changes: number;
     transactions: number;
     reconnects: number;
@@ -147,11 +147,11 @@ export class Sampler {
       ]);
       // As `ferry status` computes it: the last applied transaction's age, plus the time since when changes wait;
       // and the streamer's live record (lag from the oldest uncommitted change), grown when it goes stale.
-      let lagSeconds = lag ? (lag.appliedAt - lag.sourceTime + (slot && slot.lagBytes > 0 ? now - lag.appliedAt : 0)) / 1000 : null;
+      let lagSeconds = lag ? (lag.appliedAt - lag.sourceTime + (slot && (slot.lagBytes ?? 0) > 0 ? now - lag.appliedAt : 0)) / 1000 : null;
       const live = (await store.getCheckpoint(id, CDC_LIVE).catch(() => undefined)) as LiveStatus | undefined;
       if (live) {
         const stale = Math.max(0, now - live.at - 3000);
-        lagSeconds = Math.max(lagSeconds ?? 0, (live.lagMs + (slot && slot.lagBytes > 0 ? stale : 0)) / 1000);
+        lagSeconds = Math.max(lagSeconds ?? 0, (live.lagMs + (slot && (slot.lagBytes ?? 0) > 0 ? stale : 0)) / 1000);
         reconnects = live.reconnects;
         if (live.warning) streamWarning = live.warning;
       }
@@ -159,7 +159,8 @@ export class Sampler {
         position: position === undefined || position === null ? null : String(position),
         lagSeconds: lagSeconds === null ? null : Math.max(0, lagSeconds),
         // The source's position can trail what was confirmed by a few bytes (a heartbeat's end): never below 0.
-        slot: slot ? { ...slot, lagBytes: Math.max(0, slot.lagBytes), retainedBytes: Math.max(0, slot.retainedBytes) } : null,
+        // The page's shape stays `{active, lagBytes, retainedBytes}` (LagInfo's fields are optional for other engines).
+        slot: slot ? { active: slot.active, lagBytes: Math.max(0, slot.lagBytes ?? 0), retainedBytes: Math.max(0, slot.retained ?? 0) } : null,
         changes: streamedChanges,
         transactions: activity?.streamed?.transactions ?? 0,
         reconnects,

@@ -1,13 +1,16 @@
 /**
  * Wire a dashboard to one flow of a config: the local state store (the same file `ferry status` reads) and the
- * source, for the slot's lag and retained WAL. Used by `ferry ui`, `ferry run --ui` and the demo.
+ * source, for the slot's lag and retained WAL. Used by `ferry ui`, `ferry run --ui` and the demo; `ferry aws ui`
+ * serves a flow of the AWS runtime from DynamoDB the same way (serveStoredFlow).
  */
 import { PgChangeSource } from '../adapters/postgres/cdc/change-source.js';
 import { SqliteStateStore } from '../adapters/sqlite/sqlite-state-store.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { LagInfo } from '../core/ports/change-source.js';
+import type { StateStore } from '../core/ports/state-store.js';
 import { flowIdOf } from '../runtime/local/flow-id.js';
 import { Sampler } from './sampler.js';
+import { readSlotSample } from './slot-checkpoint.js';
 import { startDashboard, type Dashboard, type DashboardOptions } from './server.js';
 
 export interface ServedFlow {
@@ -28,13 +31,28 @@ export async function serveFlow(config: LoadedConfig, opts: DashboardOptions): P
     if (!slot || Date.now() - slot.at >= 2000) slot = { at: Date.now(), value: source.lag(flow).catch(() => undefined) };
     return slot.value;
   };
-  const sampler = new Sampler({ store, flow, cdc, slotLag }).start();
+  return serveStore({ store, flow, cdc, slotLag, close: async () => void (await Promise.allSettled([source?.close(), store.close()])) }, opts);
+}
+
+/**
+ * A flow of the AWS runtime (`ferry aws ui`): everything from its DynamoDB state, the slot as the Fargate streamer
+ * last sampled it (the source may be out of reach from here). The store is the caller's and stays open.
+ */
+export function serveStoredFlow(store: StateStore, flow: string, cdc: boolean, opts: DashboardOptions): Promise<ServedFlow> {
+  return serveStore({ store, flow, cdc, slotLag: () => readSlotSample(store, flow), close: async () => {} }, opts);
+}
+
+async function serveStore(
+  s: { store: StateStore; flow: string; cdc: boolean; slotLag: () => Promise<LagInfo | undefined>; close: () => Promise<void> },
+  opts: DashboardOptions,
+): Promise<ServedFlow> {
+  const sampler = new Sampler({ store: s.store, flow: s.flow, cdc: s.cdc, slotLag: s.slotLag }).start();
   let dashboard: Dashboard;
   try {
     dashboard = await startDashboard(sampler, opts);
   } catch (err) {
     sampler.stop();
-    await Promise.allSettled([source?.close(), store.close()]);
+    await s.close();
     throw err;
   }
   return {
@@ -43,8 +61,7 @@ export async function serveFlow(config: LoadedConfig, opts: DashboardOptions): P
     async close() {
       sampler.stop();
       await dashboard.close();
-      await Promise.allSettled([source?.close()]);
-      await store.close();
+      await s.close();
     },
   };
 }

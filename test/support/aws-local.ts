@@ -48,14 +48,39 @@ export async function startAwsLocal(links: { sourceUrl: string; targetUrl: strin
  * What Lambda's SQS event source mapping does: receive batches, invoke the handler, delete the messages it did
  * not report as batch item failures, and leave those to reappear after the visibility timeout.
  */
+/**
+ * Lets a test hold the poller between receives: `hold()` resolves once the loop is parked (no receive or handler
+ * in flight), so what the test counts next is what it ran itself.
+ */
+export class PollGate {
+  held = false;
+  private waiters: (() => void)[] = [];
+  hold(): Promise<void> {
+    this.held = true;
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+  release(): void {
+    this.held = false;
+  }
+  /** Called by the loop while held. */
+  parked(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
+
 export function pollLikeLambda(
   sqs: TestSqs,
   queueUrl: string,
   handler: (event: SQSEvent) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }>,
-  opts: { batchSize: number; visibilitySeconds: number; signal: AbortSignal },
+  opts: { batchSize: number; visibilitySeconds: number; signal: AbortSignal; gate?: PollGate },
 ): Promise<void> {
   const loop = async () => {
     while (!opts.signal.aborted) {
+      if (opts.gate?.held) {
+        opts.gate.parked();
+        await new Promise((r) => setTimeout(r, 20));
+        continue;
+      }
       const out = await sqs.client.send(
         new ReceiveMessageCommand({
           QueueUrl: queueUrl,

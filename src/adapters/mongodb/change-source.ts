@@ -8,6 +8,7 @@
  * MongoDB keeps no per-consumer state (no slot): `acknowledge` and `cleanup` have nothing to do, and the oplog's
  * window is the only limit on how long a flow may pause (preflight checks it; error 286 says it was exceeded).
  */
+import { MONGO_CHANGE_SOURCE_CAPABILITIES } from './capabilities.js';
 import { FerryError } from '../../core/errors.js';
 import { documentToImage, fromCanonical } from '../../core/codec/ejson.js';
 import { tableKey, type Position, type TableSchema } from '../../core/model.js';
@@ -18,6 +19,7 @@ import { ChangeStreamReader } from './stream/reader.js';
 import { translateStreamError } from './stream/errors.js';
 
 export class MongoChangeSource implements ChangeSource {
+  readonly capabilities = MONGO_CHANGE_SOURCE_CAPABILITIES;
   private mode: FullDocumentMode | undefined;
 
   constructor(private readonly server: MongoStreamServer) {}

@@ -13,11 +13,12 @@ import { FerryError } from '../../core/errors.js';
 import { tableKey, type Position, type TableSchema } from '../../core/model.js';
 import type { Change, RowImage } from '../../core/ports/change-source.js';
 import type { ApplyBatch, ChangeTarget, MissingRow } from '../../core/ports/change-target.js';
+import { MONGO_CHANGE_TARGET_CAPABILITIES } from './capabilities.js';
 import { databaseOfUrl, mongoClient } from './connect.js';
 import { TargetNames } from './target-names.js';
 
 export class MongoChangeTarget implements ChangeTarget {
-  readonly capabilities = { encodings: ['mongo-ejson'], keylessReplay: false, savepoints: false, concurrentBatches: true, truncate: true } as const;
+  readonly capabilities = MONGO_CHANGE_TARGET_CAPABILITIES;
   readonly client: MongoClient;
   private readonly names: TargetNames;
 

@@ -16,6 +16,7 @@ import type { Json, PlannedRange, TableName, TableSchema } from '../../core/mode
 import type { Checksums, RangeChecksum } from '../../core/ports/checksum.js';
 import type { Chunk, RowStream, SequenceValue, Selection, SnapshotSource } from '../../core/ports/source.js';
 import { selectTables } from '../../core/selection.js';
+import { MONGO_SNAPSHOT_SOURCE_CAPABILITIES } from './capabilities.js';
 import { digestDocuments, MONGO_CHECKSUM_KIND } from './checksum.js';
 import { databaseOfUrl, mongoClient } from './connect.js';
 import { asMongoRange, idBound, rangeFilter, rangeLabel, rangesFromSample, withCursor, type MongoRange } from './ranges.js';
@@ -41,7 +42,7 @@ function bracketOf(v: unknown): string {
 export type MongoCollectionExtra = { engine: 'mongodb'; indexes: { name: string; spec: Json }[] };
 
 export class MongoSnapshotSource implements SnapshotSource, Checksums {
-  readonly capabilities = { encoding: 'mongo-ejson', formats: [MONGO_DOCS], consistentRead: false, keylessRanges: false, sequences: false } as const;
+  readonly capabilities = MONGO_SNAPSHOT_SOURCE_CAPABILITIES;
   readonly checksumKind = MONGO_CHECKSUM_KIND;
   readonly client: MongoClient;
 

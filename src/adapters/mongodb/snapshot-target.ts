@@ -10,6 +10,7 @@ import { tableKey, type Json, type TableSchema } from '../../core/model.js';
 import type { Checksums, RangeChecksum } from '../../core/ports/checksum.js';
 import type { SequenceValue } from '../../core/ports/source.js';
 import type { RangeWriter, SnapshotTarget } from '../../core/ports/target.js';
+import { MONGO_SNAPSHOT_TARGET_CAPABILITIES } from './capabilities.js';
 import { digestDocuments, MONGO_CHECKSUM_KIND } from './checksum.js';
 import { databaseOfUrl, mongoClient } from './connect.js';
 import { asMongoRange, rangeFilter } from './ranges.js';
@@ -21,7 +22,7 @@ const NAMESPACE_EXISTS = 48;
 
 export class MongoSnapshotTarget implements SnapshotTarget, Checksums {
   readonly accepts = [MONGO_DOCS] as const;
-  readonly capabilities = { encodings: ['mongo-ejson'], sequences: false, keylessTables: false } as const;
+  readonly capabilities = MONGO_SNAPSHOT_TARGET_CAPABILITIES;
   readonly checksumKind = MONGO_CHECKSUM_KIND;
   readonly client: MongoClient;
   private readonly names: TargetNames;

@@ -16,8 +16,11 @@ import { blockCount, planRanges } from './plan-ranges.js';
 import { asPgRange, orderBy, type PgRange, rangePredicate, readFrom, withCursor } from './ranges.js';
 import { columnList, ident, literal, qualified } from './sql.js';
 import { PreflightError } from '../../core/errors.js';
+import { PG_CHECKSUM_KIND, PG_SNAPSHOT_SOURCE_CAPABILITIES } from './capabilities.js';
 
 export class PgSnapshotSource implements SnapshotSource, Checksums {
+  readonly capabilities = PG_SNAPSHOT_SOURCE_CAPABILITIES;
+  readonly checksumKind = PG_CHECKSUM_KIND;
   private readonly pool: PgPool;
   /**
    * An exported snapshot (from the replication slot's creation) that chunk reads run under while it is held, so

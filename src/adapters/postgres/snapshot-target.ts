@@ -12,9 +12,12 @@ import { PG_COPY_BINARY, PG_COPY_TEXT } from './copy-format.js';
 import { openRangeWriter, PROGRESS_DDL } from './range-writer.js';
 import { targetRelation } from './ranges.js';
 import { checkTargetTables, createTables, finalizeTables } from './schema-target.js';
+import { PG_CHECKSUM_KIND, PG_SNAPSHOT_TARGET_CAPABILITIES } from './capabilities.js';
 
 export class PgSnapshotTarget implements SnapshotTarget, Checksums {
   readonly accepts = [PG_COPY_BINARY, PG_COPY_TEXT] as const;
+  readonly capabilities = PG_SNAPSHOT_TARGET_CAPABILITIES;
+  readonly checksumKind = PG_CHECKSUM_KIND;
   private readonly pool: PgPool;
 
   constructor(config: EndpointConfig, opts: { connections: number }) {

@@ -1,10 +1,12 @@
-import type { Position, TableSchema } from '../model.js';
+import type { Json, Position, PositionOrder, TableSchema } from '../model.js';
 import type { StreamHooks } from '../cdc/stream-hooks.js';
+import type { ChangeSourceCapabilities } from './capabilities.js';
 import type { Selection } from './source.js';
 
 /**
- * A row as the source sent it: column name to the value in the source's own text form, or null. A column that is
- * absent was not sent (an unchanged TOAST value under REPLICA IDENTITY DEFAULT) and must be left as it is.
+ * A row as the source sent it: column name (MongoDB: top-level field) to the value as text in the source's declared
+ * value encoding (`capabilities.encoding`: `pg-text` or `mongo-ejson`, see capabilities.ts), or null. A column that
+ * is absent was not sent (an unchanged TOAST value under REPLICA IDENTITY DEFAULT) and must be left as it is.
  */
 export type RowImage = Record<string, string | null>;
 
@@ -69,28 +71,45 @@ export type StreamEvent =
   | { kind: 'stream-commit'; xid: string; position: Position; time: number }
   | { kind: 'stream-abort'; xid: string; subxid: string };
 
+/**
+ * An opaque handle to a consistent read of the source at exactly a start position (PostgreSQL: an exported snapshot
+ * name; MongoDB: a cluster time). Made by a ChangeSource's `prepare`, understood only by a SnapshotSource of the
+ * same engine (`useSnapshot`). Plain JSON.
+ */
+export type ReadHandle = Json;
+
 export interface StartPoint {
   /** Replay changes after this position to converge a snapshot taken after it. */
   position: Position;
   /**
-   * A source snapshot at exactly `position`, usable by snapshot reads while the change source stays open (null
-   * when the slot already existed: a resumed flow). Reading under it makes the snapshot and the stream meet exactly.
+   * A consistent read at exactly `position`, when the source offers one (`capabilities.consistentSnapshot`) and the
+   * flow is new; absent or null for a resumed flow (the slot already existed). Reading the snapshot under it makes
+   * the snapshot and the stream meet exactly. How long it lives: `capabilities.sharedSnapshot`.
    */
-  snapshot: string | null;
+  snapshot?: ReadHandle | null;
 }
 
 export interface LagInfo {
-  /** Bytes of change between the source's current position and what the target confirmed. */
-  lagBytes: number;
-  /** What the source keeps for us (PostgreSQL: WAL retained by the slot). */
-  retainedBytes: number;
+  /**
+   * Change the source holds that the target has not confirmed, in bytes (PostgreSQL: WAL bytes); 0 or less: nothing
+   * pending. Absent when the source does not count bytes (`capabilities.lag.bytes`).
+   */
+  lagBytes?: number;
+  /**
+   * Bytes the source keeps for this flow (PostgreSQL: WAL retained by the slot). Absent when it keeps nothing per
+   * flow (MongoDB: the oplog is shared and capped).
+   */
+  retained?: number;
+  /**
+   * Seconds of history the source still holds before the flow's position falls off it (MongoDB: the oplog window);
+   * absent when retention is per flow and unbounded (a PostgreSQL slot).
+   */
+  horizonSeconds?: number;
   active: boolean;
 }
 
-/**
- * Change data capture from a source. Positions are opaque; only `compare` orders them.
- */
-export interface ChangeSource {
+/** Setting up and tearing down what streaming needs at the source. */
+export interface ChangeSetup {
   /** Check the source can stream these tables; each failure says how to fix it. Writes nothing. */
   preflight(flow: string, tables: TableSchema[]): Promise<void>;
   /**
@@ -100,26 +119,46 @@ export interface ChangeSource {
    * made while there was none.
    */
   prepare(flow: string, tables: TableSchema[], opts: { resuming: boolean }): Promise<StartPoint>;
-  /** Release the snapshot held since `prepare` (after the snapshot phase). */
+  /** Release the snapshot held since `prepare` (after the snapshot phase). Safe when none is held. */
   releaseSnapshot(): Promise<void>;
+  /** Drop what `prepare` created (PostgreSQL: slot and publication). Idempotent. */
+  cleanup(flow: string): Promise<void>;
+}
+
+/** The change stream itself. Positions are opaque JSON; only `compare` (the source's) orders them. */
+export interface ChangeStream extends PositionOrder {
   /**
    * Deliver events from `from` (exclusive of transactions already confirmed) until `signal` aborts, in order, a
    * batch at a time (what arrived together). `onEvents` is awaited: the source reads no further while it is
    * pending (backpressure). Resolves after the abort.
    */
   stream(flow: string, tables: TableSchema[], from: Position, onEvents: (events: StreamEvent[]) => Promise<void>, signal: AbortSignal): Promise<void>;
-  /** Let the source discard what precedes `position`. Called only after the target committed up to it. */
+  /**
+   * Let the source discard what precedes `position`. Called only after the target committed up to it. A later
+   * `stream` from `position` delivers exactly the transactions that commit after it; from an earlier `from`, the
+   * source may start at `from` (MongoDB keeps no position for us) or after `position` (a PostgreSQL slot does).
+   */
   acknowledge(position: Position): Promise<void>;
-  /** The current full rows for these keys (absent keys are left out), read now; used to complete partial updates. */
-  fetchRows(table: TableSchema, keys: RowImage[]): Promise<RowImage[]>;
-  /** The source's current position: `ferry stop` drains up to it. */
+  /** The source's current position: `ferry stop` drains up to it. Not before any commit already delivered. */
   currentPosition(): Promise<Position>;
-  compare(a: Position, b: Position): number;
+}
+
+/** Reading current rows by key, to complete partial updates (`capabilities.partialRows`). */
+export interface RowLookup {
+  /** The current full rows for these keys (absent keys are left out), read now, in the source's value encoding. */
+  fetchRows(table: TableSchema, keys: RowImage[]): Promise<RowImage[]>;
+}
+
+export interface LagReporter {
+  /** How far the flow is behind the source, and what the source keeps for it; undefined when it has no stream yet. */
   lag(flow: string): Promise<LagInfo | undefined>;
+}
+
+export interface SchemaFollower {
   /**
    * Hooks that follow schema, partition and table-set changes while streaming (cdc/stream-hooks.ts for PostgreSQL),
-   * with the poller that discovers them, running until `opts.signal`; absent for a source that has none.
-   * `onTables`: tables added or whose columns changed.
+   * with the poller that discovers them, running until `opts.signal`; absent for a source that has none
+   * (`capabilities.schemaFollow`). `onTables`: tables added or whose columns changed.
    */
   streamHooks?(
     flow: string,
@@ -127,7 +166,13 @@ export interface ChangeSource {
     selection: Selection,
     opts: { warn: (message: string) => void; onTables?: (tables: TableSchema[]) => void; signal: AbortSignal },
   ): Promise<{ hooks: StreamHooks; close(): Promise<void> }>;
-  /** Drop the slot and publication. Idempotent. */
-  cleanup(flow: string): Promise<void>;
+}
+
+/**
+ * Change data capture from a source: the composition of the capability interfaces above, with what the adapter
+ * declares it can do. Callers that need only a part take that part (e.g. RowLookup for completing updates).
+ */
+export interface ChangeSource extends ChangeSetup, ChangeStream, RowLookup, LagReporter, SchemaFollower {
+  readonly capabilities: ChangeSourceCapabilities;
   close(): Promise<void>;
 }

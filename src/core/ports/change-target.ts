@@ -1,5 +1,6 @@
 import type { Position, TableSchema } from '../model.js';
 import type { Change, RowImage } from './change-source.js';
+import type { ChangeTargetCapabilities } from './capabilities.js';
 
 export interface MissingRow {
   table: string;
@@ -25,7 +26,7 @@ export interface ApplyBatch {
   commit(position: Position): Promise<void>;
   rollback(): Promise<void>;
   /**
-   * Optional (needed to apply streamed transactions, which can abort a subtransaction): mark a point in this batch,
+   * Optional (`capabilities.savepoints`; needed to apply streamed transactions, which can abort a subtransaction): mark a point in this batch,
    * and undo every change applied after it. Names are plain identifiers chosen by the caller.
    */
   savepoint?(name: string): Promise<void>;
@@ -34,7 +35,9 @@ export interface ApplyBatch {
   updateTables?(tables: TableSchema[]): void;
 }
 
+/** Values given to `apply` and `upsert` are in an encoding from `capabilities.encodings`. */
 export interface ChangeTarget {
+  readonly capabilities: ChangeTargetCapabilities;
   /** The last position committed with `commit` for this flow (kept in the target itself), if any. */
   appliedPosition(flow: string): Promise<Position | undefined>;
   /**

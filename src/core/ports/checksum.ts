@@ -8,8 +8,14 @@ export interface RangeChecksum {
 
 /**
  * Checksums computed inside the database, so verification moves digests, not rows. Source and target compute the
- * same digest of the same rows. `range` is a planned range of the flow, or null for the whole table.
+ * same digest of the same rows, and different digests (with near certainty) for different rows. `range` is a planned
+ * range of the flow, or null for the whole table.
  */
 export interface Checksums {
+  /**
+   * Names the digest (e.g. `pg-md5-rowtext-60`): two sides' checksums compare only when they name the same one.
+   * Different engines compare only through a digest both compute over the same canonical values.
+   */
+  readonly checksumKind: string;
   checksum(table: TableSchema, range: Json | null): Promise<RangeChecksum>;
 }

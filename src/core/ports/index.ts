@@ -4,3 +4,6 @@ export type * from './state-store.js';
 export type * from './job-queue.js';
 export type * from './change-source.js';
 export type * from './change-target.js';
+export type * from './checksum.js';
+export type * from './capabilities.js';
+export type * from './codec.js';

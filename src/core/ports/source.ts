@@ -1,5 +1,7 @@
 import type { Json, PlannedRange, TableSchema } from '../model.js';
 import type { Readable } from 'node:stream';
+import type { SnapshotSourceCapabilities } from './capabilities.js';
+import type { ReadHandle } from './change-source.js';
 
 /** Which tables a flow covers and what they are called on the target. Built from the config by the core. */
 export interface Selection {
@@ -30,18 +32,43 @@ export interface RowStream {
   stream: Readable;
 }
 
-/** Reads a consistent-enough snapshot of tables by ranges. Every method is safe to call again for the same input. */
-export interface SnapshotSource {
+/** Describing the selected tables (the schema the flow records and the target recreates). */
+export interface SchemaReader {
   /** Describe the selected tables. Throws a ConfigError naming an `include` entry that matches nothing. */
   describe(selection: Selection): Promise<TableSchema[]>;
+}
+
+/** Reading a table by ranges and chunks. Every method is safe to call again for the same input. */
+export interface RangeReader {
   /** Split a table into ranges of about `rowsPerRange` rows. Deterministic for a given table state. */
   planRanges(table: TableSchema, rowsPerRange: number): Promise<PlannedRange[]>;
-  /** The chunk of `range` that starts at `cursor` (null: the range's start) and holds at most `maxRows` rows. */
+  /**
+   * The chunk of `range` that starts at `cursor` (null: the range's start) and holds at most `maxRows` rows (about,
+   * for ranges of a table without a key). The same range and cursor give the same chunk while the table is unchanged;
+   * following `next` from any chunk covers the rest of the range, each row in exactly one chunk.
+   */
   nextChunk(table: TableSchema, range: Json, cursor: Json, maxRows: number): Promise<Chunk>;
   /** Stream the rows inside `bounds` in a format from `accepted`, without holding them in memory. */
   read(table: TableSchema, bounds: Json, accepted: readonly string[]): Promise<RowStream>;
+}
+
+export interface SequenceReader {
   /** Current values of the sequences the tables own, read at finalize (and cutover) time, not at plan time. */
   sequences(tables: TableSchema[]): Promise<SequenceValue[]>;
+}
+
+/** Reading under a ChangeSource's consistent read handle (`StartPoint.snapshot`), when the source offers it. */
+export interface ConsistentReader {
+  /** Read every later chunk under `handle` (a StartPoint.snapshot of the same engine); undefined: the latest data. */
+  useSnapshot?(handle: ReadHandle | undefined): void;
+}
+
+/**
+ * Reads a consistent-enough snapshot of tables by ranges: the composition of the capability interfaces above, with
+ * what the adapter declares it can do.
+ */
+export interface SnapshotSource extends SchemaReader, RangeReader, SequenceReader, ConsistentReader {
+  readonly capabilities: SnapshotSourceCapabilities;
   close(): Promise<void>;
 }
 

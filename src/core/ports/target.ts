@@ -1,5 +1,6 @@
 import type { Json, TableSchema } from '../model.js';
 import type { RowStream, SequenceValue } from './source.js';
+import type { SnapshotTargetCapabilities } from './capabilities.js';
 
 export interface CopyStats {
   rows: number;
@@ -25,9 +26,8 @@ export interface RangeWriter {
   release(): Promise<void>;
 }
 
-export interface SnapshotTarget {
-  /** Formats `RangeWriter.write` accepts, best first. */
-  readonly accepts: readonly string[];
+/** The target's schema work: before any row (preflight, tables) and after every range (finalize). */
+export interface SchemaWriter {
   /**
    * Check that every table can be created and is empty (or truncate it when `truncate`), before anything is written.
    * Throws a ConfigError naming the table and column at fault. `resuming` skips the emptiness check: the rows
@@ -36,13 +36,24 @@ export interface SnapshotTarget {
   preflight(tables: TableSchema[], opts: { truncate: boolean; resuming: boolean }): Promise<void>;
   /** Create schemas, types and tables with their primary keys. Idempotent; all or nothing. */
   createTables(flow: string, tables: TableSchema[]): Promise<void>;
-  openRange(flow: string, jobId: string, table: TableSchema): Promise<RangeWriter>;
   /**
    * Build secondary indexes, constraints, foreign keys; set sequences. Idempotent; called after every job is done.
    * Returns what it could not do but the user should know (a foreign key to a table outside the flow).
    */
   finalize(flow: string, tables: TableSchema[], sequences: SequenceValue[]): Promise<{ warnings: string[] }>;
+}
+
+/** Loading ranges exactly once each. */
+export interface RangeLoader {
+  /** Formats `RangeWriter.write` accepts, best first. */
+  readonly accepts: readonly string[];
+  openRange(flow: string, jobId: string, table: TableSchema): Promise<RangeWriter>;
   /** Empty a target table (repairing a keyless table means copying it whole again). */
   resetTable(table: TableSchema): Promise<void>;
+}
+
+/** The snapshot side of a target: the composition of the capability interfaces above. */
+export interface SnapshotTarget extends SchemaWriter, RangeLoader {
+  readonly capabilities: SnapshotTargetCapabilities;
   close(): Promise<void>;
 }

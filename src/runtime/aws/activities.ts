@@ -17,7 +17,9 @@ import { ConfigError, PreflightError } from '../../core/errors.js';
 import { connectionRoom } from '../../adapters/postgres/connection-budget.js';
 import { checkConnectionBudget, type Room } from './connection-budget.js';
 import { takeWorkflowLease, WORKFLOW_EXECUTION, type ExecutionStatus } from './workflow-lease.js';
-import { tableKey, type Json, type TableSchema } from '../../core/model.js';
+import type { Json, TableSchema } from '../../core/model.js';
+import { keylessNotStreamable, type ChangeTargetCapabilities } from '../../core/ports/capabilities.js';
+import { PG_CHANGE_TARGET_CAPABILITIES } from '../../adapters/postgres/capabilities.js';
 import { finalizeSnapshot } from '../../core/snapshot/finalize.js';
 import { describePlan, planSnapshot } from '../../core/snapshot/plan.js';
 import { configSummary, flowIdOf } from '../local/flow-id.js';
@@ -55,16 +57,22 @@ interface Adapters {
   source: SnapshotSource;
   target: SnapshotTarget;
   changes?: ChangeSource;
+  /** What the streamer's change target will be able to do (it is opened only by the streamer). */
+  applies: ChangeTargetCapabilities;
 }
 
 async function withAdapters<T>(config: LoadedConfig, fn: (a: Adapters) => Promise<T>): Promise<T> {
   // A MongoDB endpoint on either side (additive): the adapters and codec bridge of engines.ts.
-  const a: Adapters = hasMongoEndpoint(config)
+  const mongo = hasMongoEndpoint(config)
     ? openFlowAdapters(config, { cdc: config.mode === 'snapshot+cdc', warn: () => {}, heartbeatMs: config.cdc.heartbeatSeconds * 1000 })
+    : undefined;
+  const a: Adapters = mongo
+    ? { source: mongo.source, target: mongo.target, changes: mongo.changes, applies: mongo.applier?.capabilities ?? PG_CHANGE_TARGET_CAPABILITIES }
     : {
         source: new PgSnapshotSource(config.source, { connections: 2 }),
         target: new PgSnapshotTarget(config.target, { connections: 2 }),
         changes: config.mode === 'snapshot+cdc' ? new PgChangeSource(config.source) : undefined,
+        applies: PG_CHANGE_TARGET_CAPABILITIES,
       };
   try {
     return await fn(a);
@@ -81,12 +89,13 @@ const selection = (c: LoadedConfig) => ({
 });
 
 /**
- * On AWS the snapshot is read by many Lambdas, long after the Lambda that created the slot has gone, so no
- * exported snapshot can be shared: keyless tables could not be replayed exactly, and are refused for streaming.
+ * On AWS the snapshot is read by many Lambdas, long after the Lambda that created the slot has gone, so its read
+ * handle is never used (Plan releases it): keyless tables are refused for streaming unless the target's replay of
+ * their changes converges (capabilities).
  */
-function assertStreamableOnAws(config: LoadedConfig, tables: TableSchema[]): void {
-  if (config.mode !== 'snapshot+cdc') return;
-  const keyless = tables.filter((t) => t.primaryKey.length === 0).map((t) => tableKey(t.source));
+function assertStreamableOnAws(tables: TableSchema[], a: Adapters): void {
+  if (!a.changes) return;
+  const keyless = keylessNotStreamable(tables, { source: a.changes.capabilities, target: a.applies }, false);
   if (keyless.length > 0) {
     throw new PreflightError(
       `on AWS, tables without a primary key cannot be streamed exactly: ${keyless.join(', ')}`,
@@ -124,10 +133,11 @@ export async function validate(ctx: AwsContext, input: WorkflowInput, deps: Vali
     if (engineOf(config[role]) !== 'postgres') continue; // a PostgreSQL connection budget
     checkConnectionBudget(role, await room(config[role], role), deps.limits.copyConcurrency, config.mode === 'snapshot+cdc');
   }
-  await withAdapters(config, async ({ source, target, changes }) => {
+  await withAdapters(config, async (adapters) => {
+    const { source, target, changes } = adapters;
     const resuming = (await ctx.store.getFlow(flow)) !== undefined;
     const { tables } = await describePlan(source, selection(config), Number.MAX_SAFE_INTEGER);
-    assertStreamableOnAws(config, tables);
+    assertStreamableOnAws(tables, adapters);
     await changes?.preflight(flow, tables);
     await target.preflight(tables, { truncate: false, resuming: resuming || config.target.onExistingRows === 'truncate' });
   });
@@ -138,14 +148,15 @@ export async function validate(ctx: AwsContext, input: WorkflowInput, deps: Vali
 export async function plan(ctx: AwsContext, input: WorkflowInput) {
   const config = awsConfig(input.config, ctx.settings);
   const flow = flowIdOf(config);
-  return withAdapters(config, async ({ source, target, changes }) => {
+  return withAdapters(config, async (adapters) => {
+    const { source, target, changes } = adapters;
     const planned = await planSnapshot(
       {
         source,
         target,
         store: ctx.store,
         preflight: async (tables) => {
-          assertStreamableOnAws(config, tables);
+          assertStreamableOnAws(tables, adapters);
           await changes?.preflight(flow, tables);
         },
       },

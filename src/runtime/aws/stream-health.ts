@@ -33,7 +33,7 @@ export function watchStream(opts: HealthOptions): () => void {
     const now = Date.now();
     const key = JSON.stringify(s.checkpoint ?? null);
     // Nothing to send counts as progress: an idle slot with everything confirmed is healthy.
-    if (key !== lastCheckpoint || !s.lag || s.lag.lagBytes <= 0) {
+    if (key !== lastCheckpoint || !s.lag || (s.lag.lagBytes ?? 0) <= 0) {
       lastCheckpoint = key;
       movedAt = now;
     }

@@ -23,6 +23,9 @@ import { finalizeSnapshot } from '../../core/snapshot/finalize.js';
 import type { ProgressSink } from '../../core/progress.js';
 import { acquireLease, type HeldLease } from '../lease.js';
 import { streamFlow } from '../stream-flow.js';
+import { ActivityRecorder } from '../../progress/activity.js';
+import { teeProgress } from '../../progress/summary.js';
+import { CDC_SLOT } from '../../ui/slot-checkpoint.js';
 import { AWS_CONFIG } from './activities.js';
 import { awsConfig, type AwsContext } from './context.js';
 import { watchStream, type HealthSample } from './stream-health.js';
@@ -64,6 +67,7 @@ export async function runStreamerProcess(ctx: AwsContext, opts: StreamerProcessO
   let applier: ChangeTarget | undefined;
   let unwatch = () => {};
   let mongoSide: FlowAdapters | undefined;
+  let recorder: ActivityRecorder | undefined;
   try {
     const flow = await ctx.store.getFlow(opts.flow);
     if (!flow) throw new Error(`flow ${opts.flow} is not in the state store`);
@@ -80,8 +84,11 @@ export async function runStreamerProcess(ctx: AwsContext, opts: StreamerProcessO
       changes = new PgChangeSource(config.source, { warn: (m) => opts.progress.warn(m), heartbeatMs: config.cdc.heartbeatSeconds * 1000 });
       applier = new PgChangeTarget(config.target, { connections: 2 });
     }
+    // What `ferry aws ui` shows from DynamoDB: per-table change counts and warnings (as `ferry run` records them
+    // locally), written every few seconds.
+    recorder = new ActivityRecorder(ctx.store, opts.flow, 5000).start();
+    const counted = recorder.instrument({ changes, applier });
     const source: ChangeSource = changes;
-    const sink: ChangeTarget = applier;
     // The publication and slot exist since Plan; this only confirms them (and recreates a dropped publication).
     await source.prepare(flow.id, flow.tables, { resuming: true });
     await source.releaseSnapshot();
@@ -90,8 +97,11 @@ export async function runStreamerProcess(ctx: AwsContext, opts: StreamerProcessO
       ...health,
       sample: async () => {
         const lag = (await ctx.store.getCheckpoint(opts.flow, CDC_LAG)) as { sourceTime: number; appliedAt: number } | undefined;
+        const slot = await source.lag(opts.flow);
+        // The slot as last seen, for the dashboard (it may not reach the source from where it runs).
+        if (slot) await ctx.store.putCheckpoint(opts.flow, CDC_SLOT, { ...slot, at: Date.now() }).catch(() => {});
         return {
-          lag: await source.lag(opts.flow),
+          lag: slot,
           checkpoint: await ctx.store.getCheckpoint(opts.flow, CDC_CHECKPOINT),
           lagSeconds: lag ? Math.max(0, (Date.now() - lag.sourceTime) / 1000) : undefined,
         };
@@ -103,7 +113,8 @@ export async function runStreamerProcess(ctx: AwsContext, opts: StreamerProcessO
         stalled.abort(new Error(reason));
       },
     });
-    const drained = await streamFlow({ changes: source, applier: sink, store: ctx.store, progress: opts.progress }, flow, config, stop);
+    const progress = teeProgress(opts.progress, recorder.sink());
+    const drained = await streamFlow({ changes: counted.changes, applier: counted.applier, store: ctx.store, progress }, flow, config, stop);
     unwatch();
     if (drained) {
       // Cutover: inserts on the source moved its sequences while streaming; the target's must follow.
@@ -124,6 +135,7 @@ export async function runStreamerProcess(ctx: AwsContext, opts: StreamerProcessO
     return lease.lost.aborted ? 'lease-lost' : 'stopped';
   } finally {
     unwatch();
+    await recorder?.stop();
     await Promise.allSettled([changes?.close(), applier?.close(), mongoSide?.source.close(), mongoSide?.target.close()]);
     await lease.release();
   }

@@ -68,7 +68,8 @@ export function openFlowAdapters(config: LoadedConfig, opts: { cdc: boolean; war
     };
   } else {
     source = new PgSnapshotSource(config.source, { connections: config.workers + 1 });
-    changes = opts.cdc ? new PgChangeSource(config.source, { warn: opts.warn, heartbeatMs: opts.heartbeatMs }) : undefined;
+    // Whole transactions only: the MongoDB target cannot undo an aborted in-progress one (no savepoints).
+    changes = opts.cdc ? new PgChangeSource(config.source, { warn: opts.warn, heartbeatMs: opts.heartbeatMs, streamInProgress: false }) : undefined;
     sourceCheck = async () => {};
   }
   let target: SnapshotTarget;

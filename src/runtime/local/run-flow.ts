@@ -13,8 +13,9 @@ import { CDC_CHECKPOINT } from '../../core/cdc/streamer.js';
 import { acquireLease, type HeldLease } from '../lease.js';
 import { streamFlow } from '../stream-flow.js';
 import { FerryError } from '../../core/errors.js';
-import { tableKey, type FlowRecord, type JobRecord, type TableSchema } from '../../core/model.js';
+import type { FlowRecord, JobRecord, TableSchema } from '../../core/model.js';
 import type { ChangeSource, StartPoint } from '../../core/ports/change-source.js';
+import { keylessNotStreamable } from '../../core/ports/capabilities.js';
 import type { ChangeTarget } from '../../core/ports/change-target.js';
 import type { ProgressSink } from '../../core/progress.js';
 import { finalizeSnapshot } from '../../core/snapshot/finalize.js';
@@ -101,9 +102,12 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
     let flow = planned.flow;
     progress.planned(tablePlans(flow, planned.jobs));
 
-    if (changes) {
-      if (start?.snapshot && source.useSnapshot) source.useSnapshot(start.snapshot);
-      else if (flow.phase === 'snapshot') assertKeylessResumable(flow, planned.jobs);
+    if (changes && applier) {
+      // Read the copy under the slot's consistent snapshot when there is one; without it (a resumed flow, or a
+      // source that has none) a keyless table's copy cannot meet the stream exactly, unless its replay converges.
+      const handle = start?.snapshot;
+      if (handle != null && source.capabilities.consistentRead && source.useSnapshot) source.useSnapshot(handle);
+      else if (flow.phase === 'snapshot') assertKeylessResumable(flow, planned.jobs, { source: changes.capabilities, target: applier.capabilities });
     }
 
     if (flow.phase === 'snapshot') {
@@ -144,8 +148,8 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
  * A keyless table has no key to make replay idempotent: its copy must be read exactly at the slot's start, under the
  * exported snapshot, which died with the process that created it. Its unfinished copy cannot be resumed exactly.
  */
-function assertKeylessResumable(flow: FlowRecord, jobs: JobRecord[]): void {
-  const keyless = new Set(flow.tables.filter((t) => t.primaryKey.length === 0).map((t) => tableKey(t.source)));
+function assertKeylessResumable(flow: FlowRecord, jobs: JobRecord[], caps: Parameters<typeof keylessNotStreamable>[1]): void {
+  const keyless = new Set(keylessNotStreamable(flow.tables, caps, false));
   const stuck = [...new Set(jobs.filter((j) => keyless.has(j.table) && j.status !== 'done').map((j) => j.table))];
   if (stuck.length > 0) {
     throw new FerryError(

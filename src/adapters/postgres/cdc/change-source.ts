@@ -14,15 +14,30 @@ import { PgStreamParts } from './stream-hooks.js';
 import type { StreamHooks } from '../../../core/cdc/evolve-contract.js';
 import type { Selection } from '../../../core/ports/source.js';
 import { checkReplicationSource } from './replication-preflight.js';
+import { PG_CHANGE_SOURCE_CAPABILITIES } from '../capabilities.js';
 import { createSlotWithSnapshot, dropSlotAndPublication, ensurePublication, findSlot, slotLag } from './slot.js';
 
 export interface PgChangeSourceOptions {
   /** How often a heartbeat message is written to the WAL, so an idle slot advances and lag is measured. */
   heartbeatMs?: number;
   warn?: (message: string) => void;
+  /**
+   * Stream large transactions while they are in progress (pgoutput protocol 2, `streaming 'on'`, PostgreSQL 14+;
+   * older servers fall back to protocol 1): the stream then carries stream-start/stop/commit/abort events, which
+   * the streamer must handle. Off unless FERRY_STREAM_IN_PROGRESS=1 until the apply side handles them.
+   */
+  streamInProgress?: boolean;
+  /** Walsender session settings (e.g. logical_decoding_work_mem), for tests that force streaming. */
+  replicationSettings?: Record<string, string>;
+}
+
+/** The default of PgChangeSourceOptions.streamInProgress. */
+function streamInProgressDefault(): boolean {
+  return process.env.FERRY_STREAM_IN_PROGRESS === '1';
 }
 
 export class PgChangeSource implements ChangeSource {
+  readonly capabilities = PG_CHANGE_SOURCE_CAPABILITIES;
   private readonly endpoint: PgEndpoint;
   private snapshotConn: pg.Client | undefined;
   private stream_: Awaited<ReturnType<typeof openReplicationStream>> | undefined;
@@ -81,7 +96,10 @@ export class PgChangeSource implements ChangeSource {
     onEvents: (events: StreamEvent[]) => Promise<void>,
     signal: AbortSignal,
   ): Promise<void> {
-    const stream = await openReplicationStream(this.endpoint, flow, normalizeLsn(from as string), onEvents).catch((err: unknown) => {
+    const stream = await openReplicationStream(this.endpoint, flow, normalizeLsn(from as string), onEvents, {
+      streamInProgress: this.opts.streamInProgress ?? streamInProgressDefault(),
+      sessionSettings: this.opts.replicationSettings,
+    }).catch((err: unknown) => {
       throw this.streamError(flow, err);
     });
     this.stream_ = stream;

@@ -6,14 +6,19 @@
  * triggers, rules and foreign keys do not fire on replayed changes (the source already ran its own, and their
  * effects arrive as changes of their own).
  *
- * Changes are applied in runs: consecutive inserts into one table become one upsert (through a COPY-loaded staging
- * table when the run is large), consecutive deletes one DELETE … IN, consecutive updates of the same columns one
- * UPDATE … FROM (VALUES …). Runs keep the source order between them, and within a run the last change of a key wins,
- * which is what applying them one by one would leave. Merging can change the outcome in one way only: one statement
- * checks a non-deferrable unique index (or exclusion constraint) row by row, so a swap that the source did through
- * a temporary value, in several statements, can fail when merged. On tables with such an index besides the primary
- * key, an update run therefore runs under a savepoint and, if it hits a unique or exclusion violation, is applied
- * again one change at a time, in source order, exactly as the source did.
+ * Changes are applied set-based. On a table whose only immediate unique constraint is its primary key, a stretch
+ * of changes (across tables, up to a truncate, a key move or a change of another kind of table) is folded per key
+ * into its net effect (apply-fold.ts): one DELETE for the keys deleted, one upsert (COPY into the table when the run
+ * is large, through a staging table on a replay) for the whole rows, one UPDATE … FROM (VALUES …) per set of present
+ * columns; only each key's order matters there, and it is kept. A run of inserts that ends the call goes straight to
+ * COPY. Other tables are applied in runs: consecutive inserts into one table become one upsert, consecutive deletes
+ * one DELETE … IN, consecutive updates of the same columns one UPDATE … FROM (VALUES …). Runs keep the source order
+ * between them, and within a run the last change of a key wins, which is what applying them one by one would leave.
+ * Merging can change the outcome in one way only: one statement checks a non-deferrable unique index (or exclusion
+ * constraint) row by row, so a swap that the source did through a temporary value, in several statements, can fail
+ * when merged. On tables with such an index besides the primary key (never folded), an update run therefore runs
+ * under a savepoint and, if it hits a unique or exclusion violation, is applied again one change at a time, in
+ * source order, exactly as the source did.
  */
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
@@ -30,7 +35,9 @@ import { BEGIN_AS_REPLICA, replicaRoleError } from '../replica-role.js';
 import { copiedColumns } from '../copy-format.js';
 import { columnList, ident, qualified } from '../sql.js';
 import * as sql from './apply-sql.js';
+import { fold, type Fold } from './apply-fold.js';
 import { targetRelation } from '../ranges.js';
+import { PG_CHANGE_TARGET_CAPABILITIES } from '../capabilities.js';
 
 export const CDC_POSITION_DDL = [
   'CREATE SCHEMA IF NOT EXISTS _ferry',
@@ -40,8 +47,11 @@ export const CDC_POSITION_DDL = [
 /** Runs at least this long go through COPY into a staging table; shorter ones are one INSERT … VALUES. */
 const STAGE_THRESHOLD = 200;
 const STATEMENT_ROWS = 1000;
+/** COPY data is sent in pieces of about this many characters (the server parses one while the next is built). */
+const COPY_CHUNK = 256 << 10;
 
 export class PgChangeTarget implements ChangeTarget {
+  readonly capabilities = PG_CHANGE_TARGET_CAPABILITIES;
   private readonly pool: PgPool;
 
   constructor(config: EndpointConfig, opts: { connections: number }) {
@@ -124,18 +134,74 @@ class PgApplyBatch implements ApplyBatch {
 
   async apply(changes: Change[], at?: Position): Promise<MissingRow[]> {
     const missing: MissingRow[] = [];
-    let current: Change | undefined;
+    this.failing = undefined;
     try {
+      await this.learnConstraints(changes);
       for (let i = 0; i < changes.length; ) {
-        current = changes[i]!;
-        i = await this.applyRun(changes, i, missing);
+        this.failing = changes[i]!;
+        // A run of inserts into one table that ends the call (a bulk load, many one-row transactions): straight to
+        // COPY, with no per-key bookkeeping (keys within it are distinct at the source; a replay falls back).
+        const first = changes[i]!;
+        if (first.op === 'insert' && changes.length - i >= STAGE_THRESHOLD && insertRunEnd(changes, i) === changes.length) {
+          const rows = new Array<RowImage>(changes.length - i);
+          for (let k = i; k < changes.length; k++) rows[k - i] = (changes[k] as { row: RowImage }).row;
+          await this.upsertRows(this.table(first.table), rows, true);
+          break;
+        }
+        const f = fold(changes, i, (k) => this.table(k), (t) => this.foldable(t), keyMoved);
+        if (f.count >= 2) {
+          await this.applyFold(f, missing);
+          i = f.end;
+        } else i = await this.applyRun(changes, i, missing);
       }
     } catch (err) {
       if (!refusedByDatabase(err)) throw err;
+      const current = this.failing;
       const table = current && current.op !== 'truncate' ? this.tables.get(current.table) : undefined;
       throw applyError(err, current, table, at ?? { after: await this.lastApplied() });
     }
     return missing;
+  }
+
+  /** The change an error is reported against: the one being applied, or a representative of a merged statement. */
+  private failing: Change | undefined;
+
+  /** Look up, once per table, what decides whether its changes may be folded (see apply-fold.ts). */
+  private async learnConstraints(changes: Change[]): Promise<void> {
+    let last: string | undefined;
+    for (const c of changes) {
+      if (c.op === 'truncate' || c.table === last) continue;
+      last = c.table;
+      const t = this.tables.get(c.table);
+      if (t && t.primaryKey.length > 0 && !this.uniques.has(tableKey(t.target))) await this.hasOtherUnique(t);
+    }
+  }
+
+  private foldable(table: TableSchema): boolean {
+    return table.primaryKey.length > 0 && this.uniques.get(tableKey(table.target)) === false;
+  }
+
+  /**
+   * The net effect of a folded stretch, table by table: deletes first (a key deleted then inserted again is
+   * deleted, then upserted), then the whole rows, then the updates of rows the stretch did not insert. Keys are
+   * distinct across the three, so their order between them does not matter (apply-fold.ts says why).
+   */
+  private async applyFold(f: Fold, missing: MissingRow[]): Promise<void> {
+    for (const t of f.tables) {
+      const table = tableKey(t.table.source);
+      if (t.deletes.length) {
+        this.failing = { op: 'delete', table, old: t.deletes[0]! };
+        await this.deleteRows(t.table, t.deletes);
+      }
+      if (t.upserts.length) {
+        this.failing = { op: 'insert', table, row: t.upserts[0]! };
+        await this.upsertRows(t.table, t.upserts, true);
+      }
+      for (const group of t.updates) {
+        this.failing = { op: 'update', table, row: group[0]!, old: null };
+        missing.push(...(await this.updateRows(t.table, group)));
+      }
+    }
   }
 
   /** Apply the run of changes that starts at `i`; returns where the next run starts. */
@@ -193,38 +259,56 @@ class PgApplyBatch implements ApplyBatch {
     await this.upsertRows(this.table(tableKeyName), rows);
   }
 
-  private async upsertRows(table: TableSchema, rows: RowImage[]): Promise<void> {
-    const unique = lastPerKey(table, rows);
-    const columns = copiedColumns(table).filter((c) => c in (unique[0] ?? {}));
-    if (unique.length === 0) return;
+  /**
+   * Upsert whole rows. `distinct`: the caller knows no key repeats (a run of inserts straight from the source), so
+   * the COPY fast path takes the rows as they are; should one repeat after all, the fallback removes the repeats.
+   */
+  private async upsertRows(table: TableSchema, rows: RowImage[], distinct = false): Promise<void> {
+    if (rows.length === 0) return;
+    const columns = copiedColumns(table).filter((c) => c in rows[0]!);
     const identity = sql.identityToFix(table, columns);
-    if (unique.length < STAGE_THRESHOLD) {
-      for (let i = 0; i < unique.length; i += STATEMENT_ROWS) {
-        await this.client.query(sql.upsertValues(table, columns, unique.slice(i, i + STATEMENT_ROWS)));
+    if (rows.length < STAGE_THRESHOLD || table.primaryKey.length === 0) {
+      const unique = lastPerKey(table, rows);
+      if (unique.length < STAGE_THRESHOLD) {
+        for (let i = 0; i < unique.length; i += STATEMENT_ROWS) {
+          await this.client.query(sql.upsertValues(table, columns, unique.slice(i, i + STATEMENT_ROWS)));
+        }
+        await this.fixIdentity(table, identity, unique);
+        return;
       }
-      await this.fixIdentity(table, identity, unique);
-      return;
-    }
-    if (table.primaryKey.length === 0) {
-      await this.copyInto(qualified(table.target), columns, unique);
-      return;
+      if (table.primaryKey.length === 0) {
+        await this.copyInto(qualified(table.target), columns, unique);
+        return;
+      }
+      rows = unique;
+      distinct = true;
     }
     // Fast path: new rows are the common case, and a plain COPY is about three times cheaper than an upsert.
     // If any key already exists (a replay), the savepoint undoes the attempt and the upsert below runs instead.
+    const source = distinct ? rows : lastPerKey(table, rows);
     await this.client.query('SAVEPOINT ferry_insert');
     try {
-      await this.copyInto(qualified(table.target), columns, unique);
+      await this.copyInto(qualified(table.target), columns, source);
       await this.client.query('RELEASE SAVEPOINT ferry_insert');
       return;
     } catch (err) {
-      if ((err as { code?: string }).code !== '23505') throw err;
+      if ((err as { code?: string }).code !== '23505') throw this.locate(err, table, source);
       await this.client.query('ROLLBACK TO SAVEPOINT ferry_insert');
     }
+    const unique = distinct ? lastPerKey(table, rows) : source;
     const stage = await this.stage(table);
     await this.copyInto(stage, columns, unique);
     await this.client.query(sql.upsertFromStage(table, stage, columns));
     await this.client.query(`TRUNCATE ${stage}`);
     await this.fixIdentity(table, identity, unique);
+  }
+
+  /** A COPY the target refused names its line: report the change of that row (not the run's first). */
+  private locate(err: unknown, table: TableSchema, rows: RowImage[]): unknown {
+    const line = /, line (\d+)/.exec((err as { where?: string }).where ?? '');
+    const row = line ? rows[Number(line[1]) - 1] : undefined;
+    if (row) this.failing = { op: 'insert', table: tableKey(table.source), row };
+    return err;
   }
 
   /** Identity ALWAYS values an upsert or update could not assign (see apply-sql.ts). */
@@ -252,18 +336,7 @@ class PgApplyBatch implements ApplyBatch {
 
   private async copyInto(target: string, columns: string[], rows: RowImage[]): Promise<void> {
     const copy = this.client.query(copyStreams.from(`COPY ${target} (${columnList(columns)}) FROM STDIN`));
-    async function* lines() {
-      let buf = '';
-      for (const r of rows) {
-        buf += sql.copyLine(columns, r);
-        if (buf.length > 1 << 20) {
-          yield buf;
-          buf = '';
-        }
-      }
-      if (buf) yield buf;
-    }
-    await pipeline(Readable.from(lines()), copy);
+    await pipeline(Readable.from(sql.copyChunks(columns, rows, COPY_CHUNK)), copy);
   }
 
   private async deleteRows(table: TableSchema, olds: RowImage[]): Promise<void> {
@@ -359,6 +432,19 @@ class PgApplyBatch implements ApplyBatch {
 /** The PostgreSQL side of a batch, for stream hooks (undefined for another target's batch). */
 export function pgBatch(batch: ApplyBatch): { connection: pg.ClientBase; learn(tables: TableSchema[]): void } | undefined {
   return batch instanceof PgApplyBatch ? batch : undefined;
+}
+
+/** Where the run of inserts into one table that starts at `i` ends. */
+function insertRunEnd(changes: Change[], i: number): number {
+  const first = changes[i]!;
+  if (first.op !== 'insert') return i;
+  let j = i + 1;
+  while (j < changes.length) {
+    const n = changes[j]!;
+    if (n.op !== 'insert' || n.table !== first.table) break;
+    j++;
+  }
+  return j;
 }
 
 function keyMoved(table: TableSchema, row: RowImage, old: RowImage | null): boolean {

@@ -1,7 +1,11 @@
 /**
- * Reading a slot over a `replication: 'database'` connection: START_REPLICATION ... LOGICAL with pgoutput
- * (protocol version 1, with logical messages), decoded by our own decoder (pgoutput-decode.ts) into StreamEvents.
+ * Reading a slot over a `replication: 'database'` connection: START_REPLICATION ... LOGICAL with pgoutput (with
+ * logical messages), decoded by our own decoder (pgoutput-decode.ts) straight into StreamEvents.
  *
+ * - Protocol: version 1 by default. With `streamInProgress` and a server of PostgreSQL 14+, version 2 with
+ *   `streaming 'on'`: a transaction larger than the server's logical_decoding_work_mem arrives in blocks before
+ *   it commits (stream-start/stop/commit/abort events, changes with their xid) instead of being spilled to disk
+ *   on the source and sent only at commit. Older servers (and the option off) get exactly the v1 stream.
  * - node-postgres runs START_REPLICATION as a query whose CopyBoth data arrives as the connection's `copyData`
  *   events; we write Standby Status Updates back as CopyData. The query settles when the stream ends.
  * - Acknowledgements are exact: the position the streamer confirms (a commit's end, a heartbeat's or keepalive's
@@ -14,13 +18,24 @@
  */
 import pg from 'pg';
 import type { StreamEvent } from '../../../core/ports/change-source.js';
-import type { Change } from '../../../core/ports/change-source.js';
 import { connect, type PgEndpoint } from '../connect.js';
-import { HEARTBEAT_PREFIX, publicationName, slotName } from './names.js';
+import { publicationName, slotName } from './names.js';
 import { normalizeLsn } from './lsn.js';
-import { decodeReplicationMessage, PgoutputDecoder, standbyStatusUpdate, type PgoutputMessage } from './pgoutput-decode.js';
+import { decodeReplicationMessage, PgoutputDecoder, standbyStatusUpdate, XLOG_BODY_OFFSET } from './pgoutput-decode.js';
+
+export interface ReplicationStreamOptions {
+  /** Ask for protocol 2 with streaming of in-progress transactions when the server is PostgreSQL 14+. */
+  streamInProgress?: boolean;
+  /**
+   * Extra settings of the walsender session (`-c name=value` startup options), e.g. a small
+   * logical_decoding_work_mem so that tests see streamed blocks with small transactions.
+   */
+  sessionSettings?: Record<string, string>;
+}
 
 export interface ReplicationStream {
+  /** The pgoutput protocol version in use: 2 only when in-progress transactions are streamed. */
+  protoVersion: 1 | 2;
   /** Confirm `lsn` (exactly) to the source. */
   acknowledge(lsn: string): void;
   /** Resolves when the stream has ended (after stop, or on an error, which it rethrows). */
@@ -48,8 +63,26 @@ export async function openReplicationStream(
   flow: string,
   from: string,
   onEvents: (events: StreamEvent[]) => Promise<void>,
+  opts: ReplicationStreamOptions = {},
 ): Promise<ReplicationStream> {
-  const client = await connect(endpoint, { replication: 'database', statement_timeout: 0, query_timeout: 0 } as pg.ClientConfig);
+  const extra = Object.entries(opts.sessionSettings ?? {}).map(([k, v]) => ` -c ${k}=${v}`).join('');
+  const client = await connect(endpoint, {
+    replication: 'database',
+    statement_timeout: 0,
+    query_timeout: 0,
+    ...(extra ? { options: `${endpoint.config.options ?? ''}${extra}` } : {}),
+  } as pg.ClientConfig);
+  let protoVersion: 1 | 2 = 1;
+  if (opts.streamInProgress) {
+    try {
+      // SHOW is a replication command: this asks the walsender itself.
+      const { rows } = await client.query<{ server_version_num: string }>('SHOW server_version_num');
+      if (Number(rows[0]?.server_version_num) >= 140_000) protoVersion = 2;
+    } catch (err) {
+      await client.end().catch(() => {});
+      throw err;
+    }
+  }
   const connection = (client as unknown as { connection: Connection }).connection;
   const decoder = new PgoutputDecoder();
   let failure: unknown;
@@ -98,13 +131,16 @@ export async function openReplicationStream(
     if (failure !== undefined) return;
     heard = Date.now();
     try {
+      if (chunk[0] === 0x77) {
+        // XLogData: decode the body in place (its header's LSNs are not used)
+        const event = decoder.decode(chunk, XLOG_BODY_OFFSET);
+        if (event) push(event);
+        return;
+      }
       const m = decodeReplicationMessage(chunk);
       if (m.type === 'keepalive') {
         if (m.replyRequested) send(acked);
-        push({ kind: 'keepalive', position: normalizeLsn(m.end), time: m.time });
-      } else if (m.type === 'xlog') {
-        const event = toEvent(decoder.decode(m.body));
-        if (event) push(event);
+        push({ kind: 'keepalive', position: m.end, time: m.time });
       }
     } catch (err) {
       failure ??= err;
@@ -115,7 +151,7 @@ export async function openReplicationStream(
   const started = new Promise<void>((resolve) => connection.once('replicationStart', resolve));
   const sql =
     `START_REPLICATION SLOT "${slotName(flow)}" LOGICAL ${normalizeLsn(from)} ` +
-    `(proto_version '1', publication_names '${publicationName(flow)}', messages 'true')`;
+    `(proto_version '${protoVersion}', publication_names '${publicationName(flow)}', messages 'true'${protoVersion === 2 ? `, streaming 'on'` : ''})`;
   const query = client.query(sql);
   const done = query.then(
     async () => {
@@ -151,6 +187,7 @@ export async function openReplicationStream(
 
   await Promise.race([started, done]);
   return {
+    protoVersion,
     acknowledge(lsn: string) {
       acked = lsn;
       send(lsn);
@@ -161,44 +198,4 @@ export async function openReplicationStream(
       await done.catch(() => {});
     },
   };
-}
-
-function toEvent(msg: PgoutputMessage): StreamEvent | undefined {
-  switch (msg.tag) {
-    case 'begin':
-      return { kind: 'begin', position: normalizeLsn(msg.finalLsn), time: msg.time };
-    case 'commit':
-      return { kind: 'commit', position: normalizeLsn(msg.endLsn), time: msg.time };
-    case 'relation': {
-      const r = msg.relation;
-      return {
-        kind: 'relation',
-        relation: { id: String(r.oid), table: `${r.schema}.${r.name}`, columns: r.columns, replicaIdentity: r.replicaIdentity },
-      };
-    }
-    case 'message': {
-      const position = normalizeLsn(msg.lsn);
-      if (msg.prefix === HEARTBEAT_PREFIX && !msg.transactional) {
-        const sent = Number(msg.content);
-        return { kind: 'heartbeat', position, time: Number.isFinite(sent) ? sent : Date.now() };
-      }
-      return { kind: 'message', prefix: msg.prefix, content: msg.content, position, transactional: msg.transactional };
-    }
-    case 'insert':
-      return { kind: 'change', change: { op: 'insert', table: tableOf(msg.relation), row: msg.row } };
-    case 'update':
-      return { kind: 'change', change: { op: 'update', table: tableOf(msg.relation), row: msg.row, old: msg.old } };
-    case 'delete':
-      return { kind: 'change', change: { op: 'delete', table: tableOf(msg.relation), old: msg.old } };
-    case 'truncate': {
-      const change: Change = { op: 'truncate', tables: msg.relations.map(tableOf), cascade: msg.cascade, restartIdentity: msg.restartIdentity };
-      return { kind: 'change', change };
-    }
-    default:
-      return undefined;
-  }
-}
-
-function tableOf(r: { schema: string; name: string }): string {
-  return `${r.schema}.${r.name}`;
 }

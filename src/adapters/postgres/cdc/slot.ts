@@ -122,7 +122,7 @@ export async function slotLag(client: pg.ClientBase, flow: string): Promise<LagI
   );
   const r = rows[0];
   if (!r) return undefined;
-  return { lagBytes: Number(r.lag ?? 0), retainedBytes: Number(r.retained ?? 0), active: r.active === 'true' };
+  return { lagBytes: Number(r.lag ?? 0), retained: Number(r.retained ?? 0), active: r.active === 'true' };
 }
 
 /** Drop slot and publication. A slot still in use is terminated first (cleanup is the user's explicit order). */
