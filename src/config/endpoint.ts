@@ -5,6 +5,12 @@ import type { EndpointConfig } from './schema.js';
  * endpoints in errors and to derive a flow id (which must not change, so neither may this text).
  */
 export function describeEndpoint(e: EndpointConfig, opts: { withUser: boolean; unparseable: string }): string {
+  // mongodb:// URLs may list several hosts (`h1:27017,h2:27017`), which URL() refuses: read them by hand.
+  const mongo = e.url ? /^mongodb(?:\+srv)?:\/\/(?:([^@/]*)@)?([^/?]*)(\/[^?]*)?/i.exec(e.url) : null;
+  if (mongo) {
+    const user = opts.withUser && mongo[1] ? `${decodeURIComponent(mongo[1].split(':')[0]!)}@` : '';
+    return `${user}${mongo[2]}${mongo[3] ?? '/'}`;
+  }
   if (e.url) {
     try {
       const u = new URL(e.url);

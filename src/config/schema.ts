@@ -18,8 +18,25 @@ const endpoint = z
   })
   .strict()
   .refine((e) => e.url !== undefined || e.host !== undefined, {
-    message: 'give either `url` (postgres://user:pass@host:5432/db) or `host` with `database`, `user`, `password`',
+    message: 'give either `url` (postgres://user:pass@host:5432/db, or mongodb://user:pass@host:27017/db?replicaSet=rs0) or `host` with `database`, `user`, `password`',
+  })
+  // MongoDB (additive): everything is in the URL; the PostgreSQL-only fields would be silently ignored.
+  .refine((e) => !isMongoEndpoint(e) || (e.host === undefined && e.port === undefined && e.user === undefined && e.password === undefined && e.database === undefined), {
+    message: 'a mongodb:// endpoint takes everything from its `url` (hosts, user, password, database, `?replicaSet=`): leave out `host`, `port`, `user`, `password` and `database`',
+  })
+  .refine((e) => !isMongoEndpoint(e) || /^mongodb(\+srv)?:\/\/([^@/]*@)?[^/?@]+/i.test(e.url ?? ''), {
+    message: 'expected mongodb://[user:pass@]host[:port][,host2…]/[database][?replicaSet=rs0] (or mongodb+srv://)',
   });
+
+/** The endpoint names a MongoDB deployment (`mongodb://` or `mongodb+srv://` URL); otherwise it is PostgreSQL. */
+export function isMongoEndpoint(e: { url?: string }): boolean {
+  return e.url !== undefined && /^mongodb(\+srv)?:/i.test(e.url);
+}
+
+export type Engine = 'postgres' | 'mongodb';
+export function engineOf(e: { url?: string }): Engine {
+  return isMongoEndpoint(e) ? 'mongodb' : 'postgres';
+}
 
 const pattern = z
   .string()
@@ -79,6 +96,33 @@ export const configSchema = z
       })
       .strict()
       .default({ owner: 'keep' }),
+    /**
+     * MongoDB source → PostgreSQL target (additive): collections (`db.coll`, source names) whose documents become
+     * typed columns instead of the default `(_id text, doc jsonb)`: each column from a dotted path, converted to the
+     * PostgreSQL type given (`text`, `bigint`, `numeric`, `boolean`, `timestamptz`, `bytea`, `uuid`, `jsonb`, …);
+     * `keepDocument` also keeps the whole document in `doc`.
+     */
+    mongoToPg: z
+      .record(
+        z.string().regex(/^[^.]+\.[^*?]+$/, 'expected `database.collection`'),
+        z
+          .object({
+            columns: z
+              .array(
+                z
+                  .object({
+                    column: z.string().min(1).refine((c) => c !== '_id' && c !== 'doc', { message: '`_id` and `doc` are Ferry\'s own columns' }),
+                    path: z.string().min(1),
+                    type: z.string().min(1),
+                  })
+                  .strict(),
+              )
+              .min(1),
+            keepDocument: z.boolean().default(false),
+          })
+          .strict(),
+      )
+      .default({}),
     mode: z.enum(['snapshot', 'snapshot+cdc']).default('snapshot'),
     workers: z.coerce.number().int().min(1).max(256).optional(),
     rowsPerRange: z.coerce.number().int().min(1).default(250_000),
@@ -132,7 +176,11 @@ export const configSchema = z
       .strict()
       .default({ path: '.ferry/state.db' }),
   })
-  .strict();
+  .strict()
+  .refine((c) => Object.keys(c.mongoToPg).length === 0 || (isMongoEndpoint(c.source) && !isMongoEndpoint(c.target)), {
+    message: '`mongoToPg` maps MongoDB documents to PostgreSQL columns: it needs a mongodb:// source and a PostgreSQL target',
+    path: ['mongoToPg'],
+  });
 
 export type FerryConfig = z.infer<typeof configSchema>;
 export type EndpointConfig = z.infer<typeof endpoint>;

@@ -21,8 +21,23 @@ function chain(err: unknown): { code?: unknown; message?: unknown }[] {
   return out;
 }
 
+/**
+ * MongoDB (additive): error 286 ChangeStreamHistoryLost and 280 ChangeStreamFatalError (the resume point left the
+ * oplog: the flow must start over) and authentication/authorization failures (18, 13) are fatal; network errors and
+ * errors the driver labels resumable or retryable are retried.
+ */
+function classifyMongo(e: { code?: unknown; message?: unknown; name?: unknown; errorLabels?: unknown; codeName?: unknown }): Verdict | undefined {
+  if (e.code === 286 || e.code === 280 || e.code === 18 || e.code === 13 || e.codeName === 'ChangeStreamHistoryLost') return 'fatal';
+  const labels = Array.isArray(e.errorLabels) ? e.errorLabels : [];
+  if (labels.includes('ResumableChangeStreamError') || labels.includes('RetryableWriteError') || labels.includes('TransientTransactionError')) return 'retry';
+  if (typeof e.name === 'string' && /^Mongo(Network|NetworkTimeout|ServerSelection|TopologyClosed)Error$/.test(e.name)) return 'retry';
+  return undefined;
+}
+
 export function classifyStreamError(err: unknown): Verdict {
   for (const e of chain(err)) {
+    const mongo = classifyMongo(e as Parameters<typeof classifyMongo>[0]);
+    if (mongo) return mongo;
     const code = typeof e.code === 'string' ? e.code : '';
     const message = typeof e.message === 'string' ? e.message : '';
     if (code.startsWith('28') || code === '42501' || code === '3D000') return 'fatal';

@@ -3,6 +3,11 @@
  * orchestrates, activities act, connectors talk to databases). Each takes and returns plain JSON, and each is
  * idempotent: Step Functions retries a state after a Lambda failure, and a retried activity must converge.
  */
+import { openFlowAdapters, hasMongoEndpoint } from '../local/engines.js';
+import { engineOf } from '../../config/schema.js';
+import type { SnapshotSource } from '../../core/ports/source.js';
+import type { SnapshotTarget } from '../../core/ports/target.js';
+import type { ChangeSource } from '../../core/ports/change-source.js';
 import { PgChangeSource } from '../../adapters/postgres/cdc/change-source.js';
 import { PgSnapshotSource } from '../../adapters/postgres/snapshot-source.js';
 import { PgSnapshotTarget } from '../../adapters/postgres/snapshot-target.js';
@@ -49,20 +54,26 @@ export interface ValidateDeps {
 export const AWS_CONFIG = 'aws:config';
 
 interface Adapters {
-  source: PgSnapshotSource;
-  target: PgSnapshotTarget;
-  changes?: PgChangeSource;
+  source: SnapshotSource;
+  target: SnapshotTarget;
+  changes?: ChangeSource;
   /** What the streamer's change target will be able to do (it is opened only by the streamer). */
   applies: ChangeTargetCapabilities;
 }
 
 async function withAdapters<T>(config: LoadedConfig, fn: (a: Adapters) => Promise<T>): Promise<T> {
-  const a: Adapters = {
-    source: new PgSnapshotSource(config.source, { connections: 2 }),
-    target: new PgSnapshotTarget(config.target, { connections: 2 }),
-    changes: config.mode === 'snapshot+cdc' ? new PgChangeSource(config.source) : undefined,
-    applies: PG_CHANGE_TARGET_CAPABILITIES,
-  };
+  // A MongoDB endpoint on either side (additive): the adapters and codec bridge of engines.ts.
+  const mongo = hasMongoEndpoint(config)
+    ? openFlowAdapters(config, { cdc: config.mode === 'snapshot+cdc', warn: () => {}, heartbeatMs: config.cdc.heartbeatSeconds * 1000 })
+    : undefined;
+  const a: Adapters = mongo
+    ? { source: mongo.source, target: mongo.target, changes: mongo.changes, applies: mongo.applier?.capabilities ?? PG_CHANGE_TARGET_CAPABILITIES }
+    : {
+        source: new PgSnapshotSource(config.source, { connections: 2 }),
+        target: new PgSnapshotTarget(config.target, { connections: 2 }),
+        changes: config.mode === 'snapshot+cdc' ? new PgChangeSource(config.source) : undefined,
+        applies: PG_CHANGE_TARGET_CAPABILITIES,
+      };
   try {
     return await fn(a);
   } finally {
@@ -120,6 +131,7 @@ export async function validate(ctx: AwsContext, input: WorkflowInput, deps: Vali
   }
   const room = deps.room ?? connectionRoom;
   for (const role of ['source', 'target'] as const) {
+    if (engineOf(config[role]) !== 'postgres') continue; // a PostgreSQL connection budget
     checkConnectionBudget(role, await room(config[role], role), deps.limits.copyConcurrency, config.mode === 'snapshot+cdc');
   }
   await withAdapters(config, async (adapters) => {

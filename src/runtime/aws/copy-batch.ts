@@ -3,6 +3,9 @@
  * each mapped to one settled result (fulfilled: delete the message; rejected: report it as a batch item failure,
  * so SQS delivers it again). The same processJob as the local runner does the copying.
  */
+import { openFlowAdapters, hasMongoEndpoint } from '../local/engines.js';
+import type { SnapshotSource } from '../../core/ports/source.js';
+import type { SnapshotTarget } from '../../core/ports/target.js';
 import { PgSnapshotSource } from '../../adapters/postgres/snapshot-source.js';
 import { PgSnapshotTarget } from '../../adapters/postgres/snapshot-target.js';
 import { jobFromSqsRecord } from '../../adapters/sqs/sqs-job-queue.js';
@@ -51,7 +54,7 @@ export interface CopyBatchOptions {
  * databases see at most `maxConcurrency` of each (what Validate checks against their free connections).
  */
 export class CopyWorker {
-  private adapters: { source: PgSnapshotSource; target: PgSnapshotTarget } | undefined;
+  private adapters: { source: SnapshotSource; target: SnapshotTarget } | undefined;
   private readonly flows = new Map<string, { flow: FlowRecord; tables: Map<string, TableSchema>; buckets: ReturnType<typeof snapshotBuckets> }>();
 
   constructor(private readonly ctx: AwsContext) {}
@@ -60,10 +63,13 @@ export class CopyWorker {
     if (!this.adapters) {
       const { sourceUrl, targetUrl } = this.ctx.settings;
       const config = parseConfig({ source: { url: sourceUrl }, target: { url: targetUrl } }, {}, 'deployment secrets');
-      this.adapters = {
-        source: new PgSnapshotSource(config.source, { connections: COPY_CONNECTIONS_PER_SIDE }),
-        target: new PgSnapshotTarget(config.target, { connections: COPY_CONNECTIONS_PER_SIDE }),
-      };
+      // A MongoDB endpoint (additive): the Lambda copies `_id` ranges through engines.ts's adapters and codecs.
+      this.adapters = hasMongoEndpoint(config)
+        ? openFlowAdapters(config, { cdc: false, warn: () => {}, heartbeatMs: 0 })
+        : {
+            source: new PgSnapshotSource(config.source, { connections: COPY_CONNECTIONS_PER_SIDE }),
+            target: new PgSnapshotTarget(config.target, { connections: COPY_CONNECTIONS_PER_SIDE }),
+          };
     }
     return this.adapters;
   }

@@ -8,6 +8,9 @@
  * Only the flow id arrives from outside: the config is the one Plan stored in the state store.
  */
 import { PgRowFilter } from '../../adapters/postgres/row-filter.js';
+import { openFlowAdapters, hasMongoEndpoint, type FlowAdapters } from '../local/engines.js';
+import type { ChangeSource } from '../../core/ports/change-source.js';
+import type { ChangeTarget } from '../../core/ports/change-target.js';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -61,9 +64,10 @@ export async function runStreamerProcess(ctx: AwsContext, opts: StreamerProcessO
   if (!lease) return opts.signal.aborted ? 'stopped' : 'standby';
   const stalled = new AbortController();
   const stop = AbortSignal.any([opts.signal, lease.lost, stalled.signal]);
-  let changes: PgChangeSource | undefined;
-  let applier: PgChangeTarget | undefined;
+  let changes: ChangeSource | undefined;
+  let applier: ChangeTarget | undefined;
   let unwatch = () => {};
+  let mongoSide: FlowAdapters | undefined;
   let recorder: ActivityRecorder | undefined;
   try {
     const flow = await ctx.store.getFlow(opts.flow);
@@ -71,13 +75,21 @@ export async function runStreamerProcess(ctx: AwsContext, opts: StreamerProcessO
     // The lease may have come free because the last streamer drained: nothing left to do.
     if (!(STREAMING_PHASES as readonly string[]).includes(flow.phase)) return 'standby';
     const config = opts.config ?? awsConfig(await ctx.store.getCheckpoint(opts.flow, AWS_CONFIG), ctx.settings);
-    changes = new PgChangeSource(config.source, { warn: (m) => opts.progress.warn(m), heartbeatMs: config.cdc.heartbeatSeconds * 1000 });
-    applier = new PgChangeTarget(config.target, { connections: streamerConnections(config.cdc) });
+    if (hasMongoEndpoint(config)) {
+      // A MongoDB endpoint (additive): the Fargate streamer holds the change stream; its resume token is the position.
+      mongoSide = openFlowAdapters(config, { cdc: true, warn: (m) => opts.progress.warn(m), heartbeatMs: config.cdc.heartbeatSeconds * 1000 });
+      if (!mongoSide.changes || !mongoSide.applier) throw new Error('the MongoDB flow has no change stream adapters');
+      changes = mongoSide.changes;
+      applier = mongoSide.applier;
+    } else {
+      changes = new PgChangeSource(config.source, { warn: (m) => opts.progress.warn(m), heartbeatMs: config.cdc.heartbeatSeconds * 1000 });
+      applier = new PgChangeTarget(config.target, { connections: streamerConnections(config.cdc) });
+    }
     // What `ferry aws ui` shows from DynamoDB: per-table change counts and warnings (as `ferry run` records them
     // locally), written every few seconds.
     recorder = new ActivityRecorder(ctx.store, opts.flow, 5000).start();
     const counted = recorder.instrument({ changes, applier });
-    const source = changes;
+    const source: ChangeSource = changes;
     // The publication and slot exist since Plan; this only confirms them (and recreates a dropped publication).
     await source.prepare(flow.id, flow.tables, { resuming: true });
     await source.releaseSnapshot();
@@ -112,8 +124,8 @@ export async function runStreamerProcess(ctx: AwsContext, opts: StreamerProcessO
     unwatch();
     if (drained) {
       // Cutover: inserts on the source moved its sequences while streaming; the target's must follow.
-      const snapshotSource = new PgSnapshotSource(config.source, { connections: 1 });
-      const target = new PgSnapshotTarget(config.target, { connections: 1 });
+      const snapshotSource = mongoSide ? mongoSide.source : new PgSnapshotSource(config.source, { connections: 1 });
+      const target = mongoSide ? mongoSide.target : new PgSnapshotTarget(config.target, { connections: 1 });
       try {
         await finalizeSnapshot({ source: snapshotSource, target, store: ctx.store }, flow);
       } finally {
@@ -130,7 +142,7 @@ export async function runStreamerProcess(ctx: AwsContext, opts: StreamerProcessO
   } finally {
     unwatch();
     await recorder?.stop();
-    await Promise.allSettled([changes?.close(), applier?.close()]);
+    await Promise.allSettled([changes?.close(), applier?.close(), mongoSide?.source.close(), mongoSide?.target.close()]);
     await lease.release();
   }
 }

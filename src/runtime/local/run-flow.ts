@@ -8,10 +8,6 @@
  * range's cursor is committed with its rows on the target, and the stream restarts from its checkpoint.
  */
 import { hostname } from 'node:os';
-import { PgChangeSource } from '../../adapters/postgres/cdc/change-source.js';
-import { PgChangeTarget } from '../../adapters/postgres/cdc/change-target.js';
-import { PgSnapshotSource } from '../../adapters/postgres/snapshot-source.js';
-import { PgSnapshotTarget } from '../../adapters/postgres/snapshot-target.js';
 import type { LoadedConfig } from '../../config/load.js';
 import { CDC_CHECKPOINT, streamerConnections } from '../../core/cdc/streamer.js';
 import { acquireLease, type HeldLease } from '../lease.js';
@@ -22,12 +18,11 @@ import type { FlowRecord, JobRecord, TableSchema } from '../../core/model.js';
 import type { ChangeSource, StartPoint } from '../../core/ports/change-source.js';
 import { keylessNotStreamable } from '../../core/ports/capabilities.js';
 import type { ChangeTarget } from '../../core/ports/change-target.js';
-import type { SnapshotSource } from '../../core/ports/source.js';
-import { checkSourceAndTarget } from '../../adapters/postgres/preflight-safety.js';
 import type { ProgressSink } from '../../core/progress.js';
 import { finalizeSnapshot } from '../../core/snapshot/finalize.js';
 import { planSnapshot } from '../../core/snapshot/plan.js';
 import { copyRanges, tablePlans } from './copy-ranges.js';
+import { openFlowAdapters } from './engines.js';
 import { configSummary, flowIdOf } from './flow-id.js';
 import { openLocalStateStore } from './state.js';
 
@@ -57,10 +52,9 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
   const store = await openLocalStateStore(config.state.path);
   const owner = `${hostname()}:${process.pid}`;
   const lease = `runner:${flowId}`;
-  const source: SnapshotSource = new PgSnapshotSource(config.source, { connections: config.workers + 1 });
-  const target = new PgSnapshotTarget(config.target, { connections: config.workers + 1 });
-  const changes = cdc ? new PgChangeSource(config.source, { warn: (m) => progress.warn(m), heartbeatMs: config.cdc.heartbeatSeconds * 1000 }) : undefined;
-  const applier = cdc ? new PgChangeTarget(config.target, { connections: streamerConnections(config.cdc) }) : undefined;
+  // PostgreSQL or MongoDB on either side (engines.ts); PostgreSQL → PostgreSQL is wired as before.
+  const adapters = openFlowAdapters(config, { cdc, warn: (m) => progress.warn(m), heartbeatMs: config.cdc.heartbeatSeconds * 1000 });
+  const { source, target, changes, applier } = adapters;
   let held: HeldLease | undefined;
   try {
     // One runner per flow. A runner killed without releasing its lease is waited out (the lease is short).
@@ -93,7 +87,7 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
         target,
         store,
         preflight: async (tables) => {
-          await checkSourceAndTarget(config.source, config.target, tables, { cdc, flow: flowId });
+          await adapters.preflight(tables, flowId);
           await changes?.preflight(flowId, tables);
         },
         prepareSource,

@@ -1,0 +1,104 @@
+/**
+ * What a MongoDB source must offer before a flow starts, each failure saying how to fix it. The decisions are pure
+ * functions of the server's replies (hello, connectionStatus, the oplog's ends, listCollections), so they are
+ * tested on replies shaped like the server's; `checkMongoSource` runs the commands.
+ */
+import type { Db, MongoClient, Document } from 'mongodb';
+import { PreflightError } from '../../core/errors.js';
+import { tableKey, type TableSchema } from '../../core/model.js';
+import type { FullDocumentMode } from './stream/port.js';
+
+export type Deployment = 'replicaSet' | 'sharded' | 'standalone';
+
+/** From the `hello` reply: mongos says `msg: 'isdbgrid'`, a replica set member names its `setName`. */
+export function deploymentOf(hello: Document): Deployment {
+  if (hello.msg === 'isdbgrid') return 'sharded';
+  if (typeof hello.setName === 'string') return 'replicaSet';
+  return 'standalone';
+}
+
+export function requireChangeStreams(d: Deployment, where: string): void {
+  if (d === 'standalone') {
+    throw new PreflightError(
+      `${where} is a standalone mongod: change streams need a replica set (or a sharded cluster through mongos)`,
+      'restart it as a one-member replica set: `mongod --replSet rs0 …`, then `mongosh --eval "rs.initiate()"`, and add `?replicaSet=rs0` to the URL',
+    );
+  }
+}
+
+/**
+ * The oplog must hold at least the snapshot's estimated duration (plus margin): the stream resumes from a token
+ * taken before the first range is read, and error 286 ends the flow if that point has left the oplog.
+ */
+export function checkOplogWindow(windowSeconds: number, estimatedSnapshotSeconds: number): void {
+  const needed = Math.ceil(estimatedSnapshotSeconds * 2 + 600);
+  if (windowSeconds < needed) {
+    throw new PreflightError(
+      `the source's oplog holds about ${Math.round(windowSeconds / 60)} min of history; the snapshot is estimated to take about ${Math.round(estimatedSnapshotSeconds / 60)} min, and the stream must resume from before it (needed: ${Math.round(needed / 60)} min)`,
+      'grow the oplog (`db.adminCommand({ replSetResizeOplog: 1, size: <MB> })`) or set a minimum retention (`replSetResizeOplog` with `minRetentionHours`), then run again',
+    );
+  }
+}
+
+type Privilege = { resource: { db?: string; collection?: string; cluster?: boolean; anyResource?: boolean }; actions: string[] };
+
+/** `db.coll: action` missing from `connectionStatus` (showPrivileges) privileges; [] when authentication is off. */
+export function missingPrivileges(status: Document, tables: TableSchema[], actions: string[]): string[] {
+  const info = (status.authInfo ?? {}) as { authenticatedUsers?: unknown[]; authenticatedUserPrivileges?: Privilege[] };
+  if (!info.authenticatedUsers?.length) return [];
+  const privs = info.authenticatedUserPrivileges ?? [];
+  const has = (db: string, coll: string, action: string) =>
+    privs.some((p) => p.actions.includes(action) && (p.resource.anyResource || (p.resource.db !== undefined && (p.resource.db === '' || p.resource.db === db) && (p.resource.collection === '' || p.resource.collection === coll))));
+  const out: string[] = [];
+  for (const t of tables) for (const a of actions) if (!has(t.source.schema, t.source.name, a)) out.push(`${tableKey(t.source)}: ${a}`);
+  return out;
+}
+
+/** `required` post-images when every selected collection has changeStreamPreAndPostImages; `updateLookup` otherwise. */
+export function fullDocumentMode(options: Map<string, Document>): FullDocumentMode {
+  const all = [...options.values()];
+  return all.length > 0 && all.every((o) => (o.changeStreamPreAndPostImages as { enabled?: boolean } | undefined)?.enabled === true) ? 'required' : 'updateLookup';
+}
+
+/** Rough copy speed for the oplog-window estimate (bytes/s); deliberately modest. */
+const COPY_BYTES_PER_SECOND = 20 << 20;
+
+async function oplogWindowSeconds(client: MongoClient): Promise<number | undefined> {
+  const oplog = client.db('local').collection('oplog.rs');
+  const [first] = await oplog.find({}, { projection: { ts: 1 } }).sort({ $natural: 1 }).limit(1).toArray();
+  const [last] = await oplog.find({}, { projection: { ts: 1 } }).sort({ $natural: -1 }).limit(1).toArray();
+  // A BSON Timestamp: `t` is its seconds.
+  const secs = (d: Document | undefined) => (d?.ts as { t?: number } | undefined)?.t;
+  const a = secs(first);
+  const b = secs(last);
+  return a === undefined || b === undefined ? undefined : b - a;
+}
+
+export async function checkMongoSource(client: MongoClient, tables: TableSchema[], opts: { where: string; cdc: boolean; warn?: (m: string) => void }): Promise<FullDocumentMode> {
+  const admin: Db = client.db('admin');
+  const hello = await admin.command({ hello: 1 });
+  const deployment = deploymentOf(hello);
+  if (opts.cdc) requireChangeStreams(deployment, opts.where);
+  const status = await admin.command({ connectionStatus: 1, showPrivileges: true });
+  const missing = missingPrivileges(status, tables, opts.cdc ? ['find', 'changeStream'] : ['find']);
+  if (missing.length) {
+    throw new PreflightError(
+      `the source user lacks privileges: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''}`,
+      'grant it the built-in `read` role on each database (it has find and changeStream), e.g. db.grantRolesToUser(user, [{ role: "read", db: "<db>" }])',
+    );
+  }
+  if (opts.cdc && deployment === 'replicaSet') {
+    const window = await oplogWindowSeconds(client).catch(() => undefined);
+    const bytes = tables.reduce((n, t) => n + Math.max(0, t.estimatedBytes), 0);
+    if (window !== undefined) checkOplogWindow(window, bytes / COPY_BYTES_PER_SECOND);
+    else opts.warn?.('could not read the oplog window (local.oplog.rs): make sure it is longer than the snapshot will take');
+  } else if (opts.cdc) {
+    opts.warn?.('sharded cluster: check that every shard\'s oplog window is longer than the snapshot will take');
+  }
+  const options = new Map<string, Document>();
+  for (const t of tables) {
+    const [info] = await client.db(t.source.schema).listCollections({ name: t.source.name }).toArray();
+    options.set(tableKey(t.source), ((info as { options?: Document } | undefined)?.options ?? {}) as Document);
+  }
+  return fullDocumentMode(options);
+}

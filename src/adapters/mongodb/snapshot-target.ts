@@ -1,0 +1,99 @@
+/**
+ * SnapshotTarget for MongoDB: collections created first, ranges loaded exactly once (range-writer.ts), secondary
+ * indexes built after the load (from a MongoDB source's index specs), like the PostgreSQL target's order.
+ */
+import type { Document, MongoClient } from 'mongodb';
+import type { EndpointConfig } from '../../config/schema.js';
+import { EXACT_BSON, fromCanonical, MONGO_DOCS } from '../../core/codec/ejson.js';
+import { ConfigError } from '../../core/errors.js';
+import { tableKey, type Json, type TableSchema } from '../../core/model.js';
+import type { Checksums, RangeChecksum } from '../../core/ports/checksum.js';
+import type { SequenceValue } from '../../core/ports/source.js';
+import type { RangeWriter, SnapshotTarget } from '../../core/ports/target.js';
+import { MONGO_SNAPSHOT_TARGET_CAPABILITIES } from './capabilities.js';
+import { digestDocuments, MONGO_CHECKSUM_KIND } from './checksum.js';
+import { databaseOfUrl, mongoClient } from './connect.js';
+import { asMongoRange, rangeFilter } from './ranges.js';
+import { openMongoRangeWriter } from './range-writer.js';
+import type { MongoCollectionExtra } from './snapshot-source.js';
+import { TargetNames } from './target-names.js';
+
+const NAMESPACE_EXISTS = 48;
+
+export class MongoSnapshotTarget implements SnapshotTarget, Checksums {
+  readonly accepts = [MONGO_DOCS] as const;
+  readonly capabilities = MONGO_SNAPSHOT_TARGET_CAPABILITIES;
+  readonly checksumKind = MONGO_CHECKSUM_KIND;
+  readonly client: MongoClient;
+  private readonly names: TargetNames;
+
+  constructor(config: EndpointConfig) {
+    this.client = mongoClient(config, 'target');
+    this.names = new TargetNames(this.client, databaseOfUrl(config.url ?? ''));
+  }
+
+  async preflight(tables: TableSchema[], opts: { truncate: boolean; resuming: boolean }): Promise<void> {
+    const seen = new Map<string, string>();
+    for (const t of tables) {
+      const p = this.names.place(t);
+      const key = `${p.db}.${p.coll}`;
+      const other = seen.get(key);
+      if (other) throw new ConfigError(`${other} and ${tableKey(t.source)} would both land in MongoDB collection ${key}`, 'give one of them another name with `rename`');
+      seen.set(key, tableKey(t.source));
+      const coll = this.names.collection(t);
+      if (opts.truncate) {
+        await coll.deleteMany({});
+        continue;
+      }
+      if (opts.resuming) continue;
+      if (await coll.findOne({}, { projection: { _id: 1 } })) {
+        throw new ConfigError(
+          `target collection ${key} already has documents`,
+          'empty it, or set `target.onExistingRows: truncate` to delete them before the copy',
+        );
+      }
+    }
+  }
+
+  async createTables(_flow: string, tables: TableSchema[]): Promise<void> {
+    for (const t of tables) {
+      const p = this.names.place(t);
+      await this.client.db(p.db).createCollection(p.coll).catch((err: { code?: number }) => {
+        if (err.code !== NAMESPACE_EXISTS) throw err;
+      });
+    }
+  }
+
+  openRange(flow: string, jobId: string, table: TableSchema): Promise<RangeWriter> {
+    return openMongoRangeWriter(this.names.markers(), this.names.collection(table), flow, jobId);
+  }
+
+  /** Secondary indexes of a MongoDB source, built now that the documents are in (one pass instead of per insert). */
+  async finalize(_flow: string, tables: TableSchema[], _sequences: SequenceValue[]): Promise<{ warnings: string[] }> {
+    const warnings: string[] = [];
+    for (const t of tables) {
+      const extra = t.extra as MongoCollectionExtra | null;
+      if (!extra || extra.engine !== 'mongodb' || !extra.indexes.length) continue;
+      const specs = extra.indexes.map((ix) => fromCanonical(JSON.stringify(ix.spec)) as Document);
+      try {
+        await this.client.db(this.names.place(t).db).command({ createIndexes: this.names.place(t).coll, indexes: specs });
+      } catch (err) {
+        warnings.push(`indexes of ${tableKey(t.target)} could not all be built: ${(err as Error).message}`);
+      }
+    }
+    return { warnings };
+  }
+
+  async checksum(table: TableSchema, range: Json | null): Promise<RangeChecksum> {
+    const filter = range === null ? {} : rangeFilter(asMongoRange(range));
+    return digestDocuments(this.names.collection(table).find(filter, EXACT_BSON));
+  }
+
+  async resetTable(table: TableSchema): Promise<void> {
+    await this.names.collection(table).deleteMany({});
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}

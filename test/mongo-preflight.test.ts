@@ -1,0 +1,95 @@
+/**
+ * MongoDB preflight decisions on replies shaped like the server's (hello: https://www.mongodb.com/docs/manual/reference/command/hello/,
+ * connectionStatus with showPrivileges: https://www.mongodb.com/docs/manual/reference/command/connectionStatus/,
+ * listCollections options: changeStreamPreAndPostImages), and the mongodb:// config.
+ */
+import { describe, expect, it } from 'vitest';
+import { checkOplogWindow, deploymentOf, fullDocumentMode, missingPrivileges, requireChangeStreams } from '../src/adapters/mongodb/preflight.js';
+import { databaseOfUrl } from '../src/adapters/mongodb/connect.js';
+import { rangesFromSample, rangeFilter } from '../src/adapters/mongodb/ranges.js';
+import { describeEndpoint } from '../src/config/endpoint.js';
+import { parseConfig } from '../src/config/load.js';
+import { engineOf } from '../src/config/schema.js';
+import { Int32, ObjectId } from 'bson';
+import type { TableSchema } from '../src/core/model.js';
+
+const t = (db: string, coll: string): TableSchema => ({ source: { schema: db, name: coll }, target: { schema: db, name: coll }, columns: [], primaryKey: ['_id'], estimatedRows: 0, estimatedBytes: 0, extra: null });
+
+describe('deployment', () => {
+  it('replica set, mongos, standalone; a standalone cannot stream', () => {
+    expect(deploymentOf({ isWritablePrimary: true, setName: 'rs0', hosts: ['h:27017'], ok: 1 })).toBe('replicaSet');
+    expect(deploymentOf({ isWritablePrimary: true, msg: 'isdbgrid', ok: 1 })).toBe('sharded');
+    expect(deploymentOf({ isWritablePrimary: true, ok: 1 })).toBe('standalone');
+    expect(() => requireChangeStreams('standalone', 'h:27017/shop')).toThrow(/standalone mongod: change streams need a replica set/);
+    expect(() => requireChangeStreams('sharded', 'x')).not.toThrow();
+  });
+
+  it('the oplog window must outlast the snapshot', () => {
+    expect(() => checkOplogWindow(3600, 3000)).toThrow(/oplog holds about 60 min .* about 50 min/);
+    expect(() => checkOplogWindow(86_400, 3000)).not.toThrow();
+  });
+});
+
+describe('privileges from connectionStatus', () => {
+  const status = (privs: unknown[]) => ({ authInfo: { authenticatedUsers: [{ user: 'ferry', db: 'admin' }], authenticatedUserRoles: [], authenticatedUserPrivileges: privs }, ok: 1 });
+  it('names each collection and action missing; authentication off needs none', () => {
+    const tables = [t('shop', 'orders'), t('shop', 'users')];
+    expect(missingPrivileges({ authInfo: { authenticatedUsers: [], authenticatedUserPrivileges: [] }, ok: 1 }, tables, ['find', 'changeStream'])).toEqual([]);
+    expect(missingPrivileges(status([{ resource: { db: 'shop', collection: '' }, actions: ['find', 'changeStream', 'listCollections'] }]), tables, ['find', 'changeStream'])).toEqual([]);
+    expect(missingPrivileges(status([{ resource: { db: 'shop', collection: 'orders' }, actions: ['find'] }]), tables, ['find', 'changeStream'])).toEqual([
+      'shop.orders: changeStream',
+      'shop.users: find',
+      'shop.users: changeStream',
+    ]);
+    expect(missingPrivileges(status([{ resource: { anyResource: true }, actions: ['find', 'changeStream'] }]), tables, ['find', 'changeStream'])).toEqual([]);
+  });
+
+  it('post-images when every collection has them, else updateLookup', () => {
+    const on = { changeStreamPreAndPostImages: { enabled: true } };
+    expect(fullDocumentMode(new Map([['a.b', on], ['a.c', on]]))).toBe('required');
+    expect(fullDocumentMode(new Map<string, Record<string, unknown>>([['a.b', on], ['a.c', {}]]))).toBe('updateLookup');
+  });
+});
+
+describe('ranges', () => {
+  it('boundaries from a sorted sample, covering everything, as canonical EJSON bounds', () => {
+    const ids = Array.from({ length: 100 }, (_, i) => new Int32(i));
+    const r = rangesFromSample(ids, 4);
+    expect(r.map((x) => [x.lower, x.upper])).toEqual([
+      [null, { $numberInt: '25' }],
+      [{ $numberInt: '25' }, { $numberInt: '50' }],
+      [{ $numberInt: '50' }, { $numberInt: '75' }],
+      [{ $numberInt: '75' }, null],
+    ]);
+    const f = rangeFilter({ kind: 'mongo-id', lower: { $oid: '65f0a1b2c3d4e5f601234567' }, upper: null });
+    expect((f._id as { $gte: unknown }).$gte).toBeInstanceOf(ObjectId);
+    expect(rangeFilter({ kind: 'mongo-id', lower: null, upper: null })).toEqual({});
+  });
+});
+
+describe('config: mongodb:// endpoints', () => {
+  const base = { include: ['shop.*'] };
+  it('accepts mongodb:// and mongodb+srv:// URLs and names them without secrets', () => {
+    const c = parseConfig({ ...base, source: { url: 'mongodb://u:secret@h1:27017,h2:27017/shop?replicaSet=rs0' }, target: { url: 'postgres://p:q@pg:5432/dst' } });
+    expect(engineOf(c.source)).toBe('mongodb');
+    expect(engineOf(c.target)).toBe('postgres');
+    expect(describeEndpoint(c.source, { withUser: false, unparseable: '?' })).toBe('h1:27017,h2:27017/shop');
+    expect(describeEndpoint(c.source, { withUser: true, unparseable: '?' })).toBe('u@h1:27017,h2:27017/shop');
+    expect(describeEndpoint(c.target, { withUser: false, unparseable: '?' })).toBe('pg:5432/dst');
+    expect(databaseOfUrl('mongodb://h/shop?replicaSet=rs0')).toBe('shop');
+    expect(databaseOfUrl('mongodb+srv://cluster.example.net/?retryWrites=true')).toBeUndefined();
+    parseConfig({ ...base, source: { url: 'postgres://a@b/c' }, target: { url: 'mongodb+srv://u:p@cluster0.example.net/app' } });
+  });
+
+  it('mongoToPg: declared columns for MongoDB → PostgreSQL, checked', () => {
+    const c = parseConfig({ ...base, source: { url: 'mongodb://h/shop' }, target: { url: 'postgres://a@b/c' }, mongoToPg: { 'shop.users': { columns: [{ column: 'email', path: 'contact.email', type: 'text' }] } } });
+    expect(c.mongoToPg['shop.users']).toEqual({ columns: [{ column: 'email', path: 'contact.email', type: 'text' }], keepDocument: false });
+    expect(() => parseConfig({ ...base, source: { url: 'postgres://a@b/c' }, target: { url: 'postgres://a@b/d' }, mongoToPg: { 'shop.users': { columns: [{ column: 'e', path: 'e', type: 'text' }] } } })).toThrow(/mongoToPg: `mongoToPg` maps MongoDB documents/);
+    expect(() => parseConfig({ ...base, source: { url: 'mongodb://h/shop' }, target: { url: 'postgres://a@b/c' }, mongoToPg: { 'shop.users': { columns: [{ column: '_id', path: 'x', type: 'text' }] } } })).toThrow(/Ferry's own columns/);
+  });
+
+  it('refuses PostgreSQL-only fields and malformed URLs with the field named', () => {
+    expect(() => parseConfig({ ...base, source: { url: 'mongodb://h/shop', user: 'x' }, target: { url: 'postgres://a@b/c' } })).toThrow(/source: a mongodb:\/\/ endpoint takes everything from its `url`/);
+    expect(() => parseConfig({ ...base, source: { url: 'mongodb:///nohost' }, target: { url: 'postgres://a@b/c' } })).toThrow(/source: expected mongodb:\/\/\[user:pass@\]host/);
+  });
+});
