@@ -112,10 +112,14 @@ export interface Rig {
   close(): Promise<void>;
 }
 
-export async function startRig(): Promise<Rig> {
+/** `targetStats`: load pg_stat_statements on the target (planning tracked too), for `targetStatements`. */
+export async function startRig(opts: { targetStats?: boolean } = {}): Promise<Rig> {
+  const stats: Record<string, string> = opts.targetStats
+    ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all', 'pg_stat_statements.track_planning': 'on' }
+    : {};
   const [source, target] = await Promise.all([
     startCluster({ logical: true }),
-    startCluster({ settings: { max_logical_replication_workers: 8, max_worker_processes: 16 } }),
+    startCluster({ settings: { max_logical_replication_workers: 8, max_worker_processes: 16, ...stats } }),
   ]);
   return {
     source,
@@ -266,6 +270,8 @@ async function startFerry(o: StartOpts): Promise<Consumer> {
   };
 }
 
+let nativeShown = false;
+
 async function startNative(o: StartOpts): Promise<Consumer> {
   const name = `native_${o.label.replace(/[^a-z0-9_]/gi, '_')}`.toLowerCase().slice(0, 60);
   await sql(o.dbs.dst, o.ddl);
@@ -286,6 +292,11 @@ async function startNative(o: StartOpts): Promise<Consumer> {
     300_000,
   );
   const walsender = (await walsenderPid(o.dbs.src, name))!;
+  if (!nativeShown) {
+    nativeShown = true;
+    const { rows } = await sql(o.dbs.dst, `SELECT substream, current_setting('server_version') AS v FROM pg_subscription WHERE subname = $1`, [name]);
+    log(`  native: PostgreSQL ${rows[0]?.v}, subscription streaming = ${({ f: 'off', t: 'on', p: 'parallel' } as Record<string, string>)[rows[0]?.substream] ?? rows[0]?.substream}`);
+  }
   return {
     kind: 'native',
     cpu: () => ({ consumer: 0, walsender: cpuOf(walsender), target: clusterCpu(o.rig.targetPostmaster) }),
@@ -345,4 +356,28 @@ export class Poller {
 export async function digest(url: string, table: string, columns: string[]): Promise<string> {
   const { rows } = await sql(url, `SELECT count(*)::text || ':' || coalesce(sum(hashtextextended(row(${columns.join(', ')})::text, 0)), 0)::text AS d FROM ${table}`);
   return rows[0].d as string;
+}
+
+/** Forget the target's statement statistics (pg_stat_statements must be loaded: FERRY_BENCH_TARGET_STATS=1). */
+export async function resetStatements(dst: string): Promise<void> {
+  await sql(dst, 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  await sql(dst, 'SELECT pg_stat_statements_reset()');
+}
+
+/** The target's statements of this database since the reset, by total (planning + execution) time. */
+export async function targetStatements(dst: string, top = 12): Promise<string> {
+  const { rows } = await sql(
+    dst,
+    `SELECT calls, rows, round(total_plan_time)::int AS plan, round(total_exec_time)::int AS exec, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS q
+       FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+      ORDER BY total_plan_time + total_exec_time DESC LIMIT ${top}`,
+  );
+  const { rows: sum } = await sql(
+    dst,
+    `SELECT sum(calls)::bigint AS calls, round(sum(total_plan_time))::int AS plan, round(sum(total_exec_time))::int AS exec
+       FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+  );
+  const lines = [`  target statements: ${sum[0].calls} calls, planning ${sum[0].plan} ms, execution ${sum[0].exec} ms (top by plan+exec):`];
+  for (const r of rows) lines.push(`    ${String(r.calls).padStart(7)} calls ${String(r.rows).padStart(8)} rows  plan ${String(r.plan).padStart(6)} ms  exec ${String(r.exec).padStart(6)} ms  ${r.q}`);
+  return lines.join('\n');
 }

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import {
-  cpuDelta, digest, log, Poller, runDatabases, sleep, sql, startConsumer, until, vmHwmMb,
+  cpuDelta, digest, log, Poller, resetStatements, runDatabases, sleep, sql, startConsumer, targetStatements, until, vmHwmMb,
   type Consumer, type CpuSample, type Rig, type RunDbs,
 } from './cdc-rig.js';
 import type { BenchSettings, ConsumerKind } from './cdc-settings.js';
@@ -90,6 +90,7 @@ async function timedBurst(
   const clients = await Promise.all(burst.map(async () => { const c = new pg.Client(dbs.src); await c.connect(); return c; }));
   try {
     const rss = consumer.pid ? vmHwmMb(consumer.pid) : undefined;
+    if (ctx.settings.targetStats) await resetStatements(dbs.dst);
     const cpu0 = consumer.cpu();
     const mono0 = Number(process.hrtime.bigint() / 1000n);
     const t0 = performance.now();
@@ -121,6 +122,7 @@ async function timedBurst(
       }
     }
     const cpu = cpuDelta(cpu0, consumer.cpu());
+    if (ctx.settings.targetStats && consumer.kind === 'ferry') log(await targetStatements(dbs.dst));
     return {
       kind: consumer.kind, run, changes, generated: (generatedAt - t0) / 1000, visible: (seen - t0) / 1000, cpu, same,
       rssBefore: rss, rssPeak: consumer.pid ? vmHwmMb(consumer.pid) : undefined,
@@ -147,7 +149,8 @@ async function alternate<T>(ctx: Ctx, kinds: ConsumerKind[], one: (kind: Consume
       try {
         const r = await one(kind, run);
         results.push(r);
-        log(show(r));
+        const line = show(r);
+        if (line) log(line);
       } catch (err) {
         const msg = `run ${run} ${kind} failed: ${(err as Error).message}`;
         errors.push(msg);

@@ -31,6 +31,8 @@ export interface BenchSettings {
   profileDir?: string;
   /** Extra node flags for the Ferry process (space separated). */
   ferryNodeFlags: string[];
+  /** Load pg_stat_statements on the target and print Ferry's statements after each burst. */
+  targetStats: boolean;
 }
 
 const SCENARIO_NAMES: Record<string, ScenarioId> = { big: 'a', small: 'b', mixed: 'c', lag: 'd', rss: 'e' };
@@ -75,6 +77,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
     ferryConfig: env.FERRY_BENCH_FERRY_CONFIG ? (JSON.parse(env.FERRY_BENCH_FERRY_CONFIG) as Record<string, unknown>) : {},
     profileDir: env.FERRY_BENCH_PROFILE || undefined,
     ferryNodeFlags: (env.FERRY_BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean),
+    targetStats: env.FERRY_BENCH_TARGET_STATS === '1',
   };
 }
 

@@ -56,19 +56,19 @@ export function mixedBurst(changes: number, clients: number): Workload & { calls
   const p = 4 * t;
   return {
     ddl: `CREATE TABLE public.mixed (id bigint PRIMARY KEY, a int, t text, n numeric(14,4), u timestamptz);
-      CREATE PROCEDURE mixed_burst(c int, clients int, n int, p bigint) LANGUAGE plpgsql AS $$
+      CREATE PROCEDURE mixed_burst(client int, clients int, txns int, seeded bigint) LANGUAGE plpgsql AS $$
       DECLARE k bigint;
       BEGIN
-        FOR i IN 0..n-1 LOOP
-          k := i::bigint * clients + c;
-          INSERT INTO public.mixed (id, a, t, n, u) VALUES (p + 1 + 2*k, i, 'ins ' || k || ' ' || md5(k::text), k / 7.0, '2025-01-01'),
-                                                           (p + 2 + 2*k, i, 'ins ' || k, k / 3.0, NULL);
+        FOR i IN 0..txns-1 LOOP
+          k := i::bigint * clients + client;
+          INSERT INTO public.mixed (id, a, t, n, u) VALUES (seeded + 1 + 2*k, i, 'ins ' || k || ' ' || md5(k::text), k / 7.0, '2025-01-01'),
+                                                           (seeded + 2 + 2*k, i, 'ins ' || k, k / 3.0, NULL);
           UPDATE public.mixed SET a = a + 1, t = 'upd ' || k, n = n + 1, u = '2025-06-01' WHERE id = 1 + 2*k;
           UPDATE public.mixed SET a = a + 2, t = 'upd ' || k || ' ' || md5(k::text), u = NULL WHERE id = 2 + 2*k;
           DELETE FROM public.mixed WHERE id = ${2 * t} + 1 + k;
           COMMIT;
         END LOOP;
-        INSERT INTO public.mixed (id, a) VALUES (-1 - c, n);
+        INSERT INTO public.mixed (id, a) VALUES (-1 - client, txns);
         COMMIT;
       END $$`,
     tables: ['public.mixed'],
@@ -100,7 +100,7 @@ export function hugeTxn(mb: number): Workload & { burst: string; lastId: number;
   return {
     ddl: `CREATE TABLE public.blobs (id bigint PRIMARY KEY, payload text)`,
     tables: ['public.blobs'],
-    digest: {},
+    digest: { 'public.blobs': ['id', 'payload'] },
     burst: `INSERT INTO public.blobs SELECT g, repeat(md5(g::text), 32) FROM generate_series(1, ${rows}) g`,
     lastId: rows,
     rows,

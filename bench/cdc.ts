@@ -52,7 +52,7 @@ print(`bench:cdc — ${cpus().length} cores, load average ${loadavg()[0]!.toFixe
 for (const id of settings.scenarios) {
   log(`${TITLES[id]}…`);
   const t0 = performance.now();
-  const rig = await startRig();
+  const rig = await startRig({ targetStats: settings.targetStats });
   try {
     const ctx = { rig, settings, scenario: id };
     if (id === 'd') {
