@@ -323,9 +323,14 @@ export class Poller {
     return new Poller(client);
   }
 
+  /** A named (prepared) statement: planned once, so polling costs the target as little as possible. */
   query(text: string, params: unknown[] = []): Promise<pg.QueryResult> {
-    return this.client.query(text, params);
+    let name = this.names.get(text);
+    if (!name) this.names.set(text, (name = `poll_${this.names.size}`));
+    return this.client.query({ name, text, values: params });
   }
+
+  private readonly names = new Map<string, string>();
 
   /**
    * Poll `text` until it returns a row; resolves to the time (performance.now()) the successful poll was sent.
@@ -335,7 +340,7 @@ export class Poller {
     const deadline = performance.now() + o.timeoutMs;
     for (;;) {
       const sent = performance.now();
-      const r = await this.client.query(text, params).catch((err: { code?: string }) => {
+      const r = await this.query(text, params).catch((err: { code?: string }) => {
         if (err.code === '42P01') return { rowCount: 0 }; // the table is not created yet (Ferry's schema step)
         throw err;
       });

@@ -181,7 +181,7 @@ export function scenarioC(ctx: Ctx) {
 }
 
 export function scenarioE(ctx: Ctx) {
-  const w = hugeTxn(ctx.settings.rssMb);
+  const w = hugeTxn(ctx.settings.rssMb, ctx.settings.rssRowKb);
   // Ferry only: native's apply runs inside the target server, there is no process of its own to compare.
   return alternate(ctx, ctx.settings.consumers.filter((k) => k === 'ferry'), (kind, run) =>
     withConsumer(ctx, kind, run, w, false, (c, dbs) => timedBurst(ctx, c, dbs, w, [w.burst], { table: 'public.blobs', ids: [w.lastId] }, w.rows, run)), describe);
@@ -206,6 +206,7 @@ async function sustained(ctx: Ctx, consumer: Consumer, dbs: RunDbs, rate: number
   const seenAt = new Float64Array(total);
   let seenCount = 0;
   let lowest = 0;
+  if (ctx.settings.targetStats) await resetStatements(dbs.dst);
   const cpu0 = consumer.cpu();
   const start = performance.now() + 50;
   let lastCommit = start;
@@ -251,6 +252,7 @@ async function sustained(ctx: Ctx, consumer: Consumer, dbs: RunDbs, rate: number
     await Promise.allSettled([poller.close(), ...clients.map((c) => c.end())]);
   }
   const cpu = cpuDelta(cpu0, consumer.cpu());
+  if (ctx.settings.targetStats && consumer.kind === 'ferry') log(await targetStatements(dbs.dst));
   const warm = start + 2000;
   const lags: number[] = [];
   for (let i = 0; i < total; i++) if (committed[i]! >= warm) lags.push(Math.max(0, seenAt[i]! - committed[i]!) / 1000);

@@ -23,6 +23,7 @@ export interface BenchSettings {
   lagTxnRows: number;
   /** (e) size of the big transaction, in MB of row values. */
   rssMb: number;
+  rssRowKb: number;
   /** Poll interval of the target for visibility (ms). */
   pollMs: number;
   /** Merged into the Ferry config of every run (JSON): e.g. `{"cdc":{"batchMs":50}}` or a source option. */
@@ -73,6 +74,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
     lagSeconds,
     lagTxnRows: num('FERRY_BENCH_LAG_TXN_ROWS', 100),
     rssMb: num('FERRY_BENCH_RSS_MB', 1024, scale, 8),
+    rssRowKb: num('FERRY_BENCH_RSS_ROW_KB', 4),
     pollMs: num('FERRY_BENCH_POLL_MS', 5),
     ferryConfig: env.FERRY_BENCH_FERRY_CONFIG ? (JSON.parse(env.FERRY_BENCH_FERRY_CONFIG) as Record<string, unknown>) : {},
     profileDir: env.FERRY_BENCH_PROFILE || undefined,

@@ -94,14 +94,19 @@ export function lagLoad(): Workload & { txn(i: number, rows: number): string } {
   };
 }
 
-/** (e) one transaction of about `mb` MB of row values (1 KB a row, stored inline: below the TOAST threshold). */
-export function hugeTxn(mb: number): Workload & { burst: string; lastId: number; rows: number } {
-  const rows = Math.round(mb * 1024);
+/**
+ * (e) one transaction of about `mb` MB of row values, `rowKb` KB a row. The column is STORAGE EXTERNAL: values over
+ * the TOAST threshold are stored out of line uncompressed, so the WAL (and what the decoder reassembles) really is
+ * about `mb` MB, as for incompressible data.
+ */
+export function hugeTxn(mb: number, rowKb: number): Workload & { burst: string; lastId: number; rows: number } {
+  const rows = Math.max(1, Math.round((mb * 1024) / rowKb));
+  const md5s = Math.max(1, Math.round((rowKb * 1024) / 32));
   return {
-    ddl: `CREATE TABLE public.blobs (id bigint PRIMARY KEY, payload text)`,
+    ddl: `CREATE TABLE public.blobs (id bigint PRIMARY KEY, payload text); ALTER TABLE public.blobs ALTER COLUMN payload SET STORAGE EXTERNAL`,
     tables: ['public.blobs'],
     digest: { 'public.blobs': ['id', 'payload'] },
-    burst: `INSERT INTO public.blobs SELECT g, repeat(md5(g::text), 32) FROM generate_series(1, ${rows}) g`,
+    burst: `INSERT INTO public.blobs SELECT g, repeat(md5(g::text), ${md5s}) FROM generate_series(1, ${rows}) g`,
     lastId: rows,
     rows,
   };

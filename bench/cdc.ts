@@ -13,7 +13,7 @@
  *
  * Scale: FERRY_BENCH_SCALE=0.05 (every size), FERRY_BENCH_RUNS=1, FERRY_BENCH_SCENARIOS=a,c (or big, small, mixed,
  * lag, rss); single sizes: FERRY_BENCH_BIG, _SMALL, _MIXED, _MIXED_CLIENTS, _LAG_RATES (10000,50000),
- * _LAG_SECONDS, _LAG_TXN_ROWS, _LAG_CLIENTS, _RSS_MB; FERRY_BENCH_CONSUMERS=ferry (skip native);
+ * _LAG_SECONDS, _LAG_TXN_ROWS, _LAG_CLIENTS, _RSS_MB, _RSS_ROW_KB (4); FERRY_BENCH_CONSUMERS=ferry (skip native);
  * FERRY_BENCH_FERRY_CONFIG='{"cdc":{"batchMs":50}}' (merged into Ferry's config);
  * FERRY_BENCH_PROFILE=<dir> (a CPU profile per Ferry process; summarize with `node --import tsx bench/cpu-profile.ts <file>`).
  *
@@ -35,7 +35,7 @@ const TITLES: Record<ScenarioId, string> = {
   b: `(b) ${fmt(settings.small)} one-row transactions`,
   c: `(c) mixed burst of ~${fmt(settings.mixed)} changes (2 inserts, 2 updates, 1 delete a transaction) from ${settings.mixedClients} clients`,
   d: `(d) lag at ${settings.lagRates.map(fmt).join(' and ')} changes/s, ${settings.lagSeconds} s each, ${settings.lagTxnRows} changes a transaction`,
-  e: `(e) Ferry's peak RSS through one ${fmt(settings.rssMb)} MB transaction (${fmt(settings.rssMb * 1024)} rows of 1 KB)`,
+  e: `(e) Ferry's peak RSS through one ${fmt(settings.rssMb)} MB transaction (${fmt((settings.rssMb * 1024) / settings.rssRowKb)} rows of ${settings.rssRowKb} KB, TOASTed uncompressed)`,
 };
 
 const out: string[] = [];
