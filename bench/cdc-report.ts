@@ -28,12 +28,25 @@ export function ratios(results: BurstRun[]): number[] {
   return out;
 }
 
+/** CPU seconds of everything replication costs (consumer process, walsender, target cluster) per change, in µs. */
+export const cpuPerChange = (r: { cpu: { consumer: number; walsender: number; target: number }; changes: number }) =>
+  ((r.cpu.consumer + r.cpu.walsender + r.cpu.target) / r.changes) * 1e6;
+
+function cpuRatios(results: BurstRun[]): number[] {
+  const out: number[] = [];
+  for (const f of results.filter((r) => r.kind === 'ferry')) {
+    const n = results.find((r) => r.kind === 'native' && r.run === f.run);
+    if (n) out.push(cpuPerChange(n) / cpuPerChange(f));
+  }
+  return out;
+}
+
 export function burstTable(title: string, results: BurstRun[], errors: string[], goal?: number): { text: string; verdict?: Verdict } {
-  const lines = [title, '  run  consumer  visible s  changes/s   burst gen s  cpu: consumer  walsender  target  VmHWM MB  content'];
+  const lines = [title, '  run  consumer  visible s  changes/s   burst gen s  cpu s: consumer  walsender  target  µs/change  VmHWM MB  content'];
   for (const r of results) {
     lines.push(
       `  ${String(r.run).padStart(3)}  ${r.kind.padEnd(8)}  ${r.visible.toFixed(2).padStart(9)}  ${fmt(r.changes / r.visible).padStart(9)}   ${r.generated.toFixed(2).padStart(11)}` +
-        `  ${r.cpu.consumer.toFixed(1).padStart(13)}  ${r.cpu.walsender.toFixed(1).padStart(9)}  ${r.cpu.target.toFixed(1).padStart(6)}` +
+        `  ${r.cpu.consumer.toFixed(1).padStart(15)}  ${r.cpu.walsender.toFixed(1).padStart(9)}  ${r.cpu.target.toFixed(1).padStart(6)}  ${cpuPerChange(r).toFixed(1).padStart(9)}` +
         `  ${r.rssPeak !== undefined ? r.rssPeak.toFixed(0).padStart(8) : '       —'}  ${r.same ? 'same' : 'DIFFERS'}`,
     );
   }
@@ -43,6 +56,10 @@ export function burstTable(title: string, results: BurstRun[], errors: string[],
   if (rs.length) {
     const m = median(rs);
     lines.push(`  ratio Ferry/native (throughput): median ${m.toFixed(2)}x, range ${Math.min(...rs).toFixed(2)}x–${Math.max(...rs).toFixed(2)}x over ${rs.length} pairs (${rs.map((r) => r.toFixed(2)).join(', ')})`);
+    const cpu = cpuRatios(results);
+    if (cpu.length) {
+      lines.push(`  CPU per change (consumer + walsender + target), native/Ferry: median ${median(cpu).toFixed(2)}x, range ${Math.min(...cpu).toFixed(2)}x–${Math.max(...cpu).toFixed(2)}x (above 1: Ferry costs less; robust on a loaded machine, unlike the times)`);
+    }
     const wrong = results.some((r) => !r.same);
     if (goal !== undefined) verdict = { label: title.split(':')[0]!, value: `${m.toFixed(2)}x`, target: `>= ${goal.toFixed(1)}x`, met: !wrong && errors.length === 0 && m >= goal };
   }
@@ -50,11 +67,11 @@ export function burstTable(title: string, results: BurstRun[], errors: string[],
 }
 
 export function lagTable(title: string, results: LagRun[], errors: string[], goals: Map<number, number>): { text: string; verdicts: Verdict[] } {
-  const lines = [title, '  run  consumer  rate/s    achieved/s  p50       p99       max       txns   cpu: consumer  walsender  target'];
+  const lines = [title, '  run  consumer  rate/s    achieved/s  p50       p99       max       txns   cpu s: consumer  walsender  target  µs/change'];
   for (const r of results) {
     lines.push(
       `  ${String(r.run).padStart(3)}  ${r.kind.padEnd(8)}  ${fmt(r.rate).padEnd(8)}  ${fmt(r.achieved).padStart(10)}  ${ms(r.p50).padEnd(8)}  ${ms(r.p99).padEnd(8)}  ${ms(r.max).padEnd(8)}  ${String(r.samples).padStart(5)}` +
-        `  ${r.cpu.consumer.toFixed(1).padStart(13)}  ${r.cpu.walsender.toFixed(1).padStart(9)}  ${r.cpu.target.toFixed(1).padStart(6)}`,
+        `  ${r.cpu.consumer.toFixed(1).padStart(15)}  ${r.cpu.walsender.toFixed(1).padStart(9)}  ${r.cpu.target.toFixed(1).padStart(6)}  ${cpuPerChange({ cpu: r.cpu, changes: r.achieved * r.seconds }).toFixed(1).padStart(9)}`,
     );
   }
   for (const e of errors) lines.push(`  ${e}`);

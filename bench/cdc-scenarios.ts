@@ -36,6 +36,8 @@ export interface LagRun {
   run: number;
   rate: number;
   achieved: number;
+  /** Seconds the load ran (achieved × seconds = changes). */
+  seconds: number;
   p50: number;
   p99: number;
   max: number;
@@ -258,7 +260,7 @@ async function sustained(ctx: Ctx, consumer: Consumer, dbs: RunDbs, rate: number
   for (let i = 0; i < total; i++) if (committed[i]! >= warm) lags.push(Math.max(0, seenAt[i]! - committed[i]!) / 1000);
   lags.sort((a, b) => a - b);
   const achieved = (total * rows) / ((lastCommit - start) / 1000);
-  return { kind: consumer.kind, run, rate, achieved, p50: pct(lags, 0.5), p99: pct(lags, 0.99), max: lags[lags.length - 1] ?? NaN, samples: lags.length, cpu, next: first + total };
+  return { kind: consumer.kind, run, rate, achieved, seconds: (lastCommit - start) / 1000, p50: pct(lags, 0.5), p99: pct(lags, 0.99), max: lags[lags.length - 1] ?? NaN, samples: lags.length, cpu, next: first + total };
 }
 
 export async function scenarioD(ctx: Ctx) {
