@@ -18,7 +18,8 @@ import pg from 'pg';
 import { startCluster, type Cluster } from '../src/embedded/cluster.js';
 import { merge, type BenchSettings, type ConsumerKind } from './cdc-settings.js';
 
-const BIN = join(import.meta.dirname, '..', 'bin', 'ferry.js');
+/** The Ferry CLI to run: this checkout's, or another's (FERRY_BENCH_FERRY_BIN=/path/to/other/bin/ferry.js). */
+export const BIN = process.env.FERRY_BENCH_FERRY_BIN || join(import.meta.dirname, '..', 'bin', 'ferry.js');
 export const log = (s: string) => process.stderr.write(`${s}\n`);
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -15,13 +15,19 @@
  * lag, rss); single sizes: FERRY_BENCH_BIG, _SMALL, _MIXED, _MIXED_CLIENTS, _LAG_RATES (10000,50000),
  * _LAG_SECONDS, _LAG_TXN_ROWS, _LAG_CLIENTS, _RSS_MB, _RSS_ROW_KB (4); FERRY_BENCH_CONSUMERS=ferry (skip native);
  * FERRY_BENCH_FERRY_CONFIG='{"cdc":{"batchMs":50}}' (merged into Ferry's config);
+ * FERRY_BENCH_FERRY_BIN=<other checkout>/bin/ferry.js (bench another tree's Ferry with this rig);
+ * FERRY_BENCH_TARGET_STATS=1 (pg_stat_statements on the target: Ferry's statements after each burst);
+ * FERRY_BENCH_NODE_FLAGS='--max-semi-space-size=32' (flags of the Ferry process); FERRY_* (not FERRY_BENCH_*) variables
+ * reach the Ferry process, e.g. FERRY_STREAM_IN_PROGRESS=1;
  * FERRY_BENCH_PROFILE=<dir> (a CPU profile per Ferry process; summarize with `node --import tsx bench/cpu-profile.ts <file>`).
  *
  *   FERRY_BENCH_SCENARIOS=b FERRY_BENCH_SCALE=0.05 FERRY_BENCH_RUNS=1 npm run bench:cdc    # about 20 s
  */
 import { cpus, loadavg } from 'node:os';
 import { mkdirSync } from 'node:fs';
-import { log, startRig } from './cdc-rig.js';
+import { execFileSync } from 'node:child_process';
+import { dirname } from 'node:path';
+import { BIN, log, startRig } from './cdc-rig.js';
 import { burstTable, lagTable, rssVerdict, summary, type Verdict } from './cdc-report.js';
 import { scenarioA, scenarioB, scenarioC, scenarioD, scenarioE } from './cdc-scenarios.js';
 import { readSettings, type ScenarioId } from './cdc-settings.js';
@@ -46,6 +52,18 @@ const print = (s: string) => {
   process.stdout.write(`${s}\n`);
 };
 
+const commit = (() => {
+  try {
+    const dir = dirname(dirname(BIN));
+    const head = execFileSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() ? '+changes' : '';
+    return `${dir} at ${head}${dirty}`;
+  } catch {
+    return dirname(dirname(BIN));
+  }
+})();
+const ferryEnv = Object.entries(process.env).filter(([k]) => k.startsWith('FERRY_') && !k.startsWith('FERRY_BENCH_')).map(([k, v]) => `${k}=${v}`);
+print(`Ferry: ${commit}${ferryEnv.length ? `, with ${ferryEnv.join(' ')}` : ''}`);
 print(`bench:cdc — ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)} at start, runs ${settings.runs}, consumers ${settings.consumers.join(' & ')}` +
   `${Object.keys(settings.ferryConfig).length ? `, Ferry config override ${JSON.stringify(settings.ferryConfig)}` : ''}`);
 
