@@ -185,7 +185,7 @@ export function scenarioC(ctx: Ctx) {
 export function scenarioE(ctx: Ctx) {
   const w = hugeTxn(ctx.settings.rssMb, ctx.settings.rssRowKb);
   // Ferry only: native's apply runs inside the target server, there is no process of its own to compare.
-  return alternate(ctx, ctx.settings.consumers.filter((k) => k === 'ferry'), (kind, run) =>
+  return alternate({ ...ctx, settings: { ...ctx.settings, runs: ctx.settings.rssRuns } }, ctx.settings.consumers.filter((k) => k === 'ferry'), (kind, run) =>
     withConsumer(ctx, kind, run, w, false, (c, dbs) => timedBurst(ctx, c, dbs, w, [w.burst], { table: 'public.blobs', ids: [w.lastId] }, w.rows, run)), describe);
 }
 

@@ -23,6 +23,8 @@ export interface BenchSettings {
   lagTxnRows: number;
   /** (e) size of the big transaction, in MB of row values. */
   rssMb: number;
+  /** Runs of (e) (default: runs): its figure is a peak of Ferry alone, no ratio, and one run is the slowest of all. */
+  rssRuns: number;
   rssRowKb: number;
   /** Poll interval of the target for visibility (ms). */
   pollMs: number;
@@ -75,6 +77,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
     lagTxnRows: num('FERRY_BENCH_LAG_TXN_ROWS', 100),
     rssMb: num('FERRY_BENCH_RSS_MB', 1024, scale, 8),
     rssRowKb: num('FERRY_BENCH_RSS_ROW_KB', 4),
+    rssRuns: num('FERRY_BENCH_RSS_RUNS', num('FERRY_BENCH_RUNS', 3)),
     pollMs: num('FERRY_BENCH_POLL_MS', 5),
     ferryConfig: env.FERRY_BENCH_FERRY_CONFIG ? (JSON.parse(env.FERRY_BENCH_FERRY_CONFIG) as Record<string, unknown>) : {},
     profileDir: env.FERRY_BENCH_PROFILE || undefined,

@@ -13,7 +13,7 @@
  *
  * Scale: FERRY_BENCH_SCALE=0.05 (every size), FERRY_BENCH_RUNS=1, FERRY_BENCH_SCENARIOS=a,c (or big, small, mixed,
  * lag, rss); single sizes: FERRY_BENCH_BIG, _SMALL, _MIXED, _MIXED_CLIENTS, _LAG_RATES (10000,50000),
- * _LAG_SECONDS, _LAG_TXN_ROWS, _LAG_CLIENTS, _RSS_MB, _RSS_ROW_KB (4); FERRY_BENCH_CONSUMERS=ferry (skip native);
+ * _LAG_SECONDS, _LAG_TXN_ROWS, _LAG_CLIENTS, _RSS_MB, _RSS_ROW_KB (4), _RSS_RUNS (default: RUNS); FERRY_BENCH_CONSUMERS=ferry (skip native);
  * FERRY_BENCH_FERRY_CONFIG='{"cdc":{"batchMs":50}}' (merged into Ferry's config);
  * FERRY_BENCH_FERRY_BIN=<other checkout>/bin/ferry.js (bench another tree's Ferry with this rig);
  * FERRY_BENCH_TARGET_STATS=1 (pg_stat_statements on the target: Ferry's statements after each burst);
