@@ -156,8 +156,15 @@ export async function runDatabases(rig: Rig, ddl: string, seed?: string): Promis
     src,
     dst: rig.target.urlFor(dstName),
     async drop() {
-      // Slots of this database first (a database with a slot cannot be dropped).
-      await sql(rig.source.url, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active`, [srcName]).catch(() => {});
+      // Slots of this database first (a database with a slot cannot be dropped, and a slot left behind would keep
+      // its WAL): a walsender may outlive its client for a moment, so end it and retry.
+      for (let i = 0; i < 20; i++) {
+        const { rows } = await sql(rig.source.url, `SELECT count(*)::int AS n FROM pg_replication_slots WHERE database = $1`, [srcName]);
+        if (rows[0].n === 0) break;
+        await sql(rig.source.url, `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active`, [srcName]).catch(() => {});
+        await sql(rig.source.url, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active`, [srcName]).catch(() => {});
+        await sleep(250);
+      }
       await Promise.allSettled([
         sql(rig.source.url, `DROP DATABASE IF EXISTS ${srcName} WITH (FORCE)`),
         sql(rig.target.url, `DROP DATABASE IF EXISTS ${dstName} WITH (FORCE)`),
