@@ -22,6 +22,9 @@
  * FERRY_BENCH_PROFILE=<dir> (a CPU profile per Ferry process; summarize with `node --import tsx bench/cpu-profile.ts <file>`).
  *
  *   FERRY_BENCH_SCENARIOS=b FERRY_BENCH_SCALE=0.05 FERRY_BENCH_RUNS=1 npm run bench:cdc    # about 20 s
+ *
+ * At the default sizes it takes about 30 min on 2 loaded cores (measured on main at 6d6abc3: (a) 7 min, (b) 3, (c) 5,
+ * (d) 8–10, (e) 5); FERRY_BENCH_RSS_RUNS=1 saves about 3.5 min. On a loaded machine trust CPU per change over times.
  */
 import { cpus, loadavg } from 'node:os';
 import { mkdirSync } from 'node:fs';
