@@ -6,6 +6,7 @@
 import { tableKey, type FlowRecord, type Json, type TableSchema } from '../model.js';
 import { targetView } from '../cdc/column-map.js';
 import type { Checksums, RangeChecksum } from '../ports/checksum.js';
+import { FerryError } from '../errors.js';
 
 export interface RangeDiff {
   table: string;
@@ -74,6 +75,14 @@ export async function verifyFlow(
   flow: FlowRecord,
   opts: VerifyOptions,
 ): Promise<VerifyReport> {
+  // Digests of different kinds (PostgreSQL's md5 of row text, MongoDB's of canonical Extended JSON) never match:
+  // comparing them would report every range as different.
+  if (deps.source.checksumKind !== deps.target.checksumKind) {
+    throw new FerryError(
+      `verify cannot compare this flow's two sides: the source computes ${deps.source.checksumKind} checksums and the target ${deps.target.checksumKind}`,
+      'verify works between databases of the same engine; for a cross-engine flow compare counts, or sample documents against rows',
+    );
+  }
   const tables = new Map(flow.tables.map((t) => [tableKey(t.source), t]));
   const compare = async (u: Unit) => {
     const schema = tables.get(u.table)!;
