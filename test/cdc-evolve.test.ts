@@ -34,7 +34,8 @@ async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Pro
 /** Plan, create and copy the selected tables, then create the publication (leaves) and the slot: a flow at "streaming". */
 async function startFlow(urls: { sourceUrl: string; targetUrl: string }, flow: string, selection: Selection) {
   const tables = await withClient(urls.sourceUrl, (c) => describeTables(c, selection));
-  await withClient(urls.targetUrl, (c) => createTables(c, tables));
+  // Streamed into at once, without a snapshot's finalize: the tables need their keys now.
+  await withClient(urls.targetUrl, (c) => createTables(c, tables, { primaryKeys: true }));
   await withClient(urls.sourceUrl, async (s) => {
     await ensurePublication(s, flow, tables, { publishLeaves: true });
     await s.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slotName(flow)]);

@@ -52,16 +52,17 @@ async function addPrimaryKey(client: pg.ClientBase, st: Statement, table: TableN
 const CREATE_LOCK = `SELECT pg_advisory_xact_lock(hashtext('ferry:create-tables'))`;
 
 /**
- * Create schemas, enums, domains, composite types, sequences and tables with their primary keys, in one
- * transaction: a failure leaves the target as it was. Idempotent: existing objects are kept.
+ * Create schemas, enums, domains, composite types, sequences and tables, in one transaction: a failure leaves the
+ * target as it was. Idempotent: existing objects are kept. Tables are bare (no primary key: the snapshot loads
+ * faster without it, and finalize adds it) unless `primaryKeys`, for tables that take changes at once.
  */
-export async function createTables(client: pg.ClientBase, tables: TableSchema[]): Promise<void> {
+export async function createTables(client: pg.ClientBase, tables: TableSchema[], opts: { primaryKeys?: boolean } = {}): Promise<void> {
   const plans = planOf(tables);
   await client.query('BEGIN');
   try {
     await client.query(`SET LOCAL search_path = ''`);
     await client.query(CREATE_LOCK);
-    await applyCreate(client, plans, { primaryKeys: false });
+    await applyCreate(client, plans, { primaryKeys: opts.primaryKeys ?? false });
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
