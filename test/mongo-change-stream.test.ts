@@ -200,6 +200,8 @@ describe('through the core: MongoDB changes applied to PostgreSQL (codec bridge,
       ];
       await w.write({ kind: 'mongo-id', lower: null, upper: null }, { format: MONGO_DOCS, stream: Readable.from(docs) });
       await w.commit(null);
+      // As a flow does before it streams: the keys (the upserts' conflict target) are built at finalize.
+      await target.finalize(flow, [users], []);
       expect((await query(url, 'SELECT count(*)::int AS n FROM shop.users'))[0]).toEqual({ n: '2' });
 
       // The change stream, from the token taken before the snapshot: replays converge (insert of 1 again, etc.).
@@ -273,6 +275,7 @@ describe('through the core: MongoDB changes applied to PostgreSQL (codec bridge,
       const w = await target.openRange('mapped', 'job-1', people);
       await w.write({ kind: 'mongo-id', lower: null, upper: null }, { format: MONGO_DOCS, stream: Readable.from([{ _id: new ObjectId('65f0a1b2c3d4e5f601234567'), contact: { email: 'a@x' }, visits: Long.fromInt(3) }]) });
       await w.commit(null);
+      await target.finalize('mapped', [people], []);
       const b = await applier.begin('mapped', [people]);
       await b.apply([{ op: 'insert', table: 'shop.people', row: { _id: '{"$numberInt":"2"}', visits: '{"$numberLong":"9007199254740993"}' } }]);
       await b.commit(positionOfToken(token(T0, 1)));
