@@ -10,5 +10,6 @@ import { usePgPair } from './support/pg-pair.js';
 
 const pair = usePgPair();
 
-changeSourceContract('PgChangeSource', PG_CHANGE_SOURCE_CAPABILITIES, () => pgChangeSourceHarness(pair())());
+// Streamed in-progress transactions are on by default (protocol v2 on PostgreSQL 14+).
+changeSourceContract('PgChangeSource', { ...PG_CHANGE_SOURCE_CAPABILITIES, streamedTransactions: true }, () => pgChangeSourceHarness(pair())());
 changeTargetContract('PgChangeTarget', PG_CHANGE_TARGET_CAPABILITIES, () => pgChangeTargetHarness(pair())());

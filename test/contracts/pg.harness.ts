@@ -222,6 +222,8 @@ export function pgChangeTargetHarness(pair: PgPair): () => Promise<ChangeTargetH
         await fixture.create(name, [], opts);
         const [t] = await source.describe(fixture.selection([name]));
         await schema.createTables('ct', [t!]);
+        // A change target applies into finalized tables: the keys the snapshot defers exist by then.
+        await schema.finalize('ct', [t!], []);
         await targetInsert(pair.targetUrl, t!, rows);
         return t!;
       },
