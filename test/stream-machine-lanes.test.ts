@@ -4,22 +4,10 @@ import { StreamMachine, type MachineConfig } from '../src/core/cdc/stream-machin
 import { laneOf } from '../src/core/cdc/lane-layout.js';
 import { compareLsn } from '../src/adapters/postgres/cdc/lsn.js';
 import type { StreamEvent } from '../src/core/ports/change-source.js';
-import { MachineSim } from './support/machine-sim.js';
+import { MachineSim, testMachine } from './support/machine-sim.js';
 
 function machine(over: Partial<MachineConfig> = {}) {
-  return new StreamMachine({
-    tables: ['app.t', 'app.u', 'app.w'],
-    applied: undefined,
-    start: '0/100',
-    compare: (a, b) => compareLsn(a as string, b as string),
-    batchMs: 500,
-    applyChunk: 1000,
-    applyChunkBytes: 1 << 20,
-    commitChanges: 100_000,
-    stopGraceMs: 5000,
-    hooks: { relation: false, message: false },
-    ...over,
-  });
+  return testMachine({ tables: ['app.t', 'app.u', 'app.w'], ...over });
 }
 /** Two lanes: t on 0, u and w on 1. */
 const lanes2 = { lanes: 2, laneOf: (t: string) => (t === 'app.t' ? 0 : 1) };

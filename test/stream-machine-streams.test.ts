@@ -4,22 +4,10 @@ import { FerryError } from '../src/core/errors.js';
 import { StreamMachine, type MachineConfig } from '../src/core/cdc/stream-machine.js';
 import { compareLsn } from '../src/adapters/postgres/cdc/lsn.js';
 import type { StreamEvent } from '../src/core/ports/change-source.js';
-import { MachineSim } from './support/machine-sim.js';
+import { MachineSim, testMachine } from './support/machine-sim.js';
 
 function machine(over: Partial<MachineConfig> = {}) {
-  return new StreamMachine({
-    tables: ['app.t', 'app.u'],
-    applied: undefined,
-    start: '0/100',
-    compare: (a, b) => compareLsn(a as string, b as string),
-    batchMs: 500,
-    applyChunk: 1000,
-    applyChunkBytes: 1 << 20,
-    commitChanges: 100_000,
-    stopGraceMs: 5000,
-    hooks: { relation: false, message: false },
-    ...over,
-  });
+  return testMachine(over);
 }
 
 const ins = (id: number, xid?: string, table = 'app.t'): StreamEvent => ({ kind: 'change', change: { op: 'insert', table, row: { id: String(id) } }, ...(xid ? { xid } : {}) });

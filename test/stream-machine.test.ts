@@ -1,23 +1,12 @@
 /** The streamer's state machine on scripted event sequences: no database, every decision visible as an action. */
+import { testMachine } from './support/machine-sim.js';
 import { describe, expect, it } from 'vitest';
 import { StreamMachine, type MachineConfig, type StreamAction } from '../src/core/cdc/stream-machine.js';
 import { compareLsn } from '../src/adapters/postgres/cdc/lsn.js';
 import type { Change, StreamEvent } from '../src/core/ports/change-source.js';
 
 function machine(over: Partial<MachineConfig> = {}) {
-  return new StreamMachine({
-    tables: ['app.t', 'app.u'],
-    applied: undefined,
-    start: '0/100',
-    compare: (a, b) => compareLsn(a as string, b as string),
-    batchMs: 500,
-    applyChunk: 1000,
-    applyChunkBytes: 1 << 20,
-    commitChanges: 100_000,
-    stopGraceMs: 5000,
-    hooks: { relation: false, message: false },
-    ...over,
-  });
+  return testMachine(over);
 }
 
 const ins = (id: number, table = 'app.t'): StreamEvent => ({ kind: 'change', change: { op: 'insert', table, row: { id: String(id) } } });

@@ -3,7 +3,8 @@
  * lanes), against an in-memory table state: what each batch holds, what commits make visible, what is
  * acknowledged. For scripted-event tests of the machine's decisions (the real target is tested elsewhere).
  */
-import { StreamMachine, type StreamAction } from '../../src/core/cdc/stream-machine.js';
+import { StreamMachine, type MachineConfig, type StreamAction } from '../../src/core/cdc/stream-machine.js';
+import { compareLsn } from '../../src/adapters/postgres/cdc/lsn.js';
 import type { Change, StreamEvent } from '../../src/core/ports/change-source.js';
 
 type Op = { change: Change } | { savepoint: string };
@@ -105,4 +106,21 @@ export class MachineSim {
   ids(table: string): string[] {
     return [...(this.rows.get(table)?.keys() ?? [])].sort((a, b) => Number(a) - Number(b));
   }
+}
+
+/** A machine with the settings every scripted test starts from (tables app.t and app.u unless `over` says). */
+export function testMachine(over: Partial<MachineConfig> = {}): StreamMachine {
+  return new StreamMachine({
+    tables: ['app.t', 'app.u'],
+    applied: undefined,
+    start: '0/100',
+    compare: (a, b) => compareLsn(a as string, b as string),
+    batchMs: 500,
+    applyChunk: 1000,
+    applyChunkBytes: 1 << 20,
+    commitChanges: 100_000,
+    stopGraceMs: 5000,
+    hooks: { relation: false, message: false },
+    ...over,
+  });
 }
