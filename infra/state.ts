@@ -3,7 +3,7 @@
  * schema comes from the adapter itself, so the deployed table and the one the tests create cannot drift apart.
  * The store writes no expiring items (flows, jobs, checkpoints and leases are all kept), so there is no TTL.
  */
-import { STATE_TABLE_SCHEMA } from '../src/adapters/dynamodb/dynamodb-state-store';
+import { STATE_TABLE_SCHEMA } from '../src/adapters/dynamodb/state-table';
 
 export const stateTable = new sst.aws.Dynamo('FerryState', {
   fields: STATE_TABLE_SCHEMA.fields,

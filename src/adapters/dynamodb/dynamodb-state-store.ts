@@ -20,87 +20,32 @@
  * may be listed under its old one for a moment. Callers use it to find work, and startJob re-checks the truth.
  */
 import {
-  CreateTableCommand,
   DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
   UpdateItemCommand,
-  waitUntilTableExists,
   type AttributeValue,
   type DynamoDBClient,
-  type KeySchemaElement,
   type QueryCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { randomUUID } from 'node:crypto';
 import type { FlowRecord, JobRecord, JobStatus, Json, Position } from '../../core/model.js';
 import type { JobCounts, JobProgress, StateStore } from '../../core/ports/state-store.js';
+import {
+  s, n, json, flowPk, statusPk, chunkKey, jobKey, metaKey, leaseKey, statusValues, namesIn, conditionOf, progressValues,
+  jobItem, fromJobItem, type Item,
+} from './state-items.js';
 
-/**
- * The table's key schema, shaped like the arguments of SST's `sst.aws.Dynamo` (projection: all), so infra can
- * declare the very table `createStateTable` makes for tests.
- */
-export const STATE_TABLE_SCHEMA = {
-  fields: { pk: 'string', sk: 'string', gsi1pk: 'string', gsi1sk: 'string' },
-  primaryIndex: { hashKey: 'pk', rangeKey: 'sk' },
-  globalIndexes: { gsi1: { hashKey: 'gsi1pk', rangeKey: 'gsi1sk' } },
-} as const;
-
-const keySchema = (k: { hashKey: string; rangeKey: string }): KeySchemaElement[] => [
-  { AttributeName: k.hashKey, KeyType: 'HASH' },
-  { AttributeName: k.rangeKey, KeyType: 'RANGE' },
-];
-
-/** Create the state table (on-demand billing) if it does not exist, and wait until it is active. */
-export async function createStateTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  const { fields, primaryIndex, globalIndexes } = STATE_TABLE_SCHEMA;
-  try {
-    await client.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: Object.keys(fields).map((name) => ({ AttributeName: name, AttributeType: 'S' })),
-        KeySchema: keySchema(primaryIndex),
-        GlobalSecondaryIndexes: Object.entries(globalIndexes).map(([name, idx]) => ({
-          IndexName: name,
-          KeySchema: keySchema(idx),
-          Projection: { ProjectionType: 'ALL' },
-        })),
-      }),
-    );
-  } catch (err) {
-    if ((err as Error).name !== 'ResourceInUseException') throw err;
-  }
-  await waitUntilTableExists({ client, maxWaitTime: 120 }, { TableName: tableName });
-}
+export { STATE_TABLE_SCHEMA, createStateTable } from './state-table.js';
 
 /** Items are limited to 400 KB; chunks stay well below it with room for keys. */
 const CHUNK_BYTES = 350_000;
 /** Parallel single-item writes in addJobs: enough to be quick, few enough not to trip throttling at once. */
 const PUT_CONCURRENCY = 16;
 
-type Item = Record<string, AttributeValue>;
 /** What the plan chunks hold. Ranges never change after createFlow; tables may (updateFlow). */
 type Plan = Pick<FlowRecord, 'tables' | 'ranges'>;
-
-const s = (v: string): AttributeValue => ({ S: v });
-const n = (v: number): AttributeValue => ({ N: String(v) });
-const json = (v: Json): AttributeValue => ({ S: JSON.stringify(v) });
-const flowPk = (flow: string) => `FLOW#${flow}`;
-const statusPk = (flow: string, status: JobStatus) => `FLOW#${flow}#STATUS#${status}`;
-
-/** ExpressionAttributeNames for every `#name` in the expressions: status, range, rows, cursor, error, owner... are
- * reserved words, and DynamoDB rejects names an expression does not use. */
-function namesIn(...exprs: string[]): Record<string, string> | undefined {
-  const names = [...new Set(exprs.join(' ').match(/#\w+/g) ?? [])];
-  return names.length ? Object.fromEntries(names.map((x) => [x, x.slice(1)])) : undefined;
-}
-
-function conditionOf(condition: string | undefined, values: Item | undefined) {
-  if (condition === undefined) return {};
-  const names = namesIn(condition);
-  return { ConditionExpression: condition, ExpressionAttributeNames: names, ExpressionAttributeValues: values };
-}
 
 export class DynamoDbStateStore implements StateStore {
   private readonly client: DynamoDBClient;
@@ -389,42 +334,4 @@ export class DynamoDbStateStore implements StateStore {
   private async deletePlanChunks(flow: string, gen: string, count: number): Promise<void> {
     await Promise.all(Array.from({ length: count }, (_, i) => this.del(chunkKey(flow, gen, i))));
   }
-}
-
-/** Zero-padded so the sort key orders chunks numerically. */
-const chunkKey = (flow: string, gen: string, i: number): Item => ({
-  pk: s(flowPk(flow)),
-  sk: s(`META#PLAN#${gen}#${String(i).padStart(6, '0')}`),
-});
-const jobKey = (flow: string, id: string): Item => ({ pk: s(flowPk(flow)), sk: s(`JOB#${id}`) });
-const metaKey = (flow: string): Item => ({ pk: s(flowPk(flow)), sk: s('META') });
-const leaseKey = (name: string): Item => ({ pk: s(`LEASE#${name}`), sk: s('LEASE') });
-const statusValues = (flow: string, status: JobStatus): Item => ({ ':st': s(status), ':g': s(statusPk(flow, status)) });
-
-function progressValues(p: JobProgress): Item {
-  return { ':cursor': json(p.cursor), ':rows': n(p.rows), ':bytes': n(p.bytes) };
-}
-
-/** How each JobRecord field is stored: S, N, or J (JSON text in an S). Absent optional fields have no attribute. */
-const JOB_FIELDS = {
-  flow: 'S', id: 'S', table: 'S', range: 'J', label: 'S', estimatedRows: 'N', status: 'S', cursor: 'J',
-  attempts: 'N', rows: 'N', bytes: 'N', leaseOwner: 'S', leaseUntil: 'N', error: 'S', updatedAt: 'N',
-} as const satisfies Record<keyof JobRecord, 'S' | 'N' | 'J'>;
-
-function jobItem(j: JobRecord): Item {
-  const item: Item = { ...jobKey(j.flow, j.id), gsi1pk: s(statusPk(j.flow, j.status)), gsi1sk: s(j.id) };
-  for (const [field, type] of Object.entries(JOB_FIELDS)) {
-    const v = j[field as keyof JobRecord];
-    if (v !== undefined) item[field] = type === 'N' ? n(v as number) : type === 'J' ? json(v) : s(v as string);
-  }
-  return item;
-}
-
-function fromJobItem(item: Item): JobRecord {
-  const job: Record<string, unknown> = {};
-  for (const [field, type] of Object.entries(JOB_FIELDS)) {
-    const a = item[field];
-    if (a) job[field] = type === 'N' ? Number(a.N) : type === 'J' ? JSON.parse(a.S!) : a.S;
-  }
-  return job as unknown as JobRecord;
 }
