@@ -4,7 +4,7 @@
  * listCollections options: changeStreamPreAndPostImages), and the mongodb:// config.
  */
 import { describe, expect, it } from 'vitest';
-import { checkOplogWindow, deploymentOf, fullDocumentMode, missingPrivileges, requireChangeStreams } from '../src/adapters/mongodb/preflight.js';
+import { checkOplogWindow, deploymentOf, fullDocumentMode, missingPrivileges, requireChangeStreams, requiredPrivileges } from '../src/adapters/mongodb/preflight.js';
 import { databaseOfUrl } from '../src/adapters/mongodb/connect.js';
 import { rangesFromSample, rangeFilter } from '../src/adapters/mongodb/ranges.js';
 import { describeEndpoint } from '../src/config/endpoint.js';
@@ -34,14 +34,38 @@ describe('privileges from connectionStatus', () => {
   const status = (privs: unknown[]) => ({ authInfo: { authenticatedUsers: [{ user: 'ferry', db: 'admin' }], authenticatedUserRoles: [], authenticatedUserPrivileges: privs }, ok: 1 });
   it('names each collection and action missing; authentication off needs none', () => {
     const tables = [t('shop', 'orders'), t('shop', 'users')];
-    expect(missingPrivileges({ authInfo: { authenticatedUsers: [], authenticatedUserPrivileges: [] }, ok: 1 }, tables, ['find', 'changeStream'])).toEqual([]);
-    expect(missingPrivileges(status([{ resource: { db: 'shop', collection: '' }, actions: ['find', 'changeStream', 'listCollections'] }]), tables, ['find', 'changeStream'])).toEqual([]);
-    expect(missingPrivileges(status([{ resource: { db: 'shop', collection: 'orders' }, actions: ['find'] }]), tables, ['find', 'changeStream'])).toEqual([
-      'shop.orders: changeStream',
-      'shop.users: find',
-      'shop.users: changeStream',
+    const cdc = requiredPrivileges(tables, true);
+    expect(missingPrivileges({ authInfo: { authenticatedUsers: [], authenticatedUserPrivileges: [] }, ok: 1 }, cdc)).toEqual([]);
+    // The built-in `read` role on the database: what the `read` role grants on { db: 'shop', collection: '' }.
+    expect(missingPrivileges(status([{ resource: { db: 'shop', collection: '' }, actions: ['find', 'changeStream', 'listCollections', 'listIndexes'] }]), cdc)).toEqual([]);
+    expect(missingPrivileges(status([{ resource: { anyResource: true }, actions: ['find', 'changeStream', 'listCollections', 'listIndexes'] }]), cdc)).toEqual([]);
+    expect(
+      missingPrivileges(status([{ resource: { db: 'shop', collection: '' }, actions: ['listCollections'] }, { resource: { db: 'shop', collection: 'orders' }, actions: ['find', 'listIndexes'] }]), requiredPrivileges(tables, false)),
+    ).toEqual(['shop.users: find', 'shop.users: listIndexes']);
+  });
+
+  it('a change stream needs changeStream and find on the database it watches, or on every database', () => {
+    // Privileges on each collection read them, but do not open the database-level stream server.ts opens.
+    const perCollection = [
+      { resource: { db: 'shop', collection: '' }, actions: ['listCollections'] },
+      { resource: { db: 'shop', collection: 'orders' }, actions: ['find', 'listIndexes', 'changeStream'] },
+      { resource: { db: 'shop', collection: 'users' }, actions: ['find', 'listIndexes', 'changeStream'] },
+    ];
+    const tables = [t('shop', 'orders'), t('shop', 'users')];
+    expect(missingPrivileges(status(perCollection), requiredPrivileges(tables, false))).toEqual([]);
+    expect(missingPrivileges(status(perCollection), requiredPrivileges(tables, true))).toEqual([
+      'database shop (the change stream watches the database): changeStream',
+      'database shop (the change stream watches the database): find',
     ]);
-    expect(missingPrivileges(status([{ resource: { anyResource: true }, actions: ['find', 'changeStream'] }]), tables, ['find', 'changeStream'])).toEqual([]);
+    // Two databases: a cluster-wide stream, which `read` on each database does not allow; readAnyDatabase does.
+    const two = [t('shop', 'orders'), t('crm', 'people')];
+    const readEach = ['shop', 'crm'].map((db) => ({ resource: { db, collection: '' }, actions: ['find', 'changeStream', 'listCollections', 'listIndexes'] }));
+    expect(missingPrivileges(status(readEach), requiredPrivileges(two, true))).toEqual([
+      'every database (the collections span several, so the change stream watches the whole deployment): changeStream',
+      'every database (the collections span several, so the change stream watches the whole deployment): find',
+    ]);
+    const readAny = [{ resource: { db: '', collection: '' }, actions: ['find', 'changeStream', 'listCollections', 'listIndexes'] }];
+    expect(missingPrivileges(status(readAny), requiredPrivileges(two, true))).toEqual([]);
   });
 
   it('post-images when every collection has them, else updateLookup', () => {
