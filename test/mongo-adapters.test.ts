@@ -115,6 +115,17 @@ describe.skipIf(!URL_)(`MongoDB adapters on a real server${URL_ ? '' : ` (skippe
     await w2.release();
   });
 
+  it('a delivery whose lease another took over stops before it deletes or writes anything', async () => {
+    const stale = await target.openRange('f', 'fenced-job', table);
+    // As if this delivery stalled past its lease and another one took the job (and maybe committed the chunk).
+    await client.db(dstDb).collection('_ferry').updateOne({ _id: 'snapshot/f/fenced-job' } as never, { $set: { lockedBy: 'another-delivery' } });
+    await client.db(dstDb).collection('items').insertOne({ _id: new Int32(100_000), kept: true } as never);
+    const bounds = { kind: 'mongo-id', lower: { $numberInt: '100000' }, upper: { $numberInt: '100001' } };
+    await expect(stale.write(bounds, await source.read(table, bounds, target.accepts))).rejects.toThrow(/taken over by another delivery/);
+    expect(await client.db(dstDb).collection('items').findOne({ _id: new Int32(100_000) } as never)).toMatchObject({ kept: true });
+    await client.db(dstDb).collection('items').deleteOne({ _id: new Int32(100_000) } as never);
+  });
+
   it('change stream: token before the reads, converging replay into a MongoDB target, positions checkpointed', async () => {
     const server = new DriverStreamServer(source.client, { where: 'test' });
     const changes = new MongoChangeSource(server);
