@@ -22,7 +22,10 @@ import type { TableSchema } from '../src/core/model.js';
 import type { StreamEvent } from '../src/core/ports/change-source.js';
 
 const URL_ = process.env.MONGODB_URL;
-const SKIP = 'MONGODB_URL is not set: no MongoDB server here (see NOTES.md, mongo: how to start a replica set)';
+const SKIP = 'MONGODB_URL is not set: no MongoDB server here (README, MongoDB: how to start a one-member replica set)';
+
+// The default reporter shows only a count of skipped tests: say why.
+if (!URL_) console.warn(`test/mongo-adapters.test.ts: skipped: ${SKIP}`);
 
 const withDb = (url: string, db: string) => url.replace(/^(mongodb(?:\+srv)?:\/\/[^/]+)\/?[^?]*/, `$1/${db}`);
 

@@ -4,8 +4,8 @@
  * listCollections options: changeStreamPreAndPostImages), and the mongodb:// config.
  */
 import { describe, expect, it } from 'vitest';
-import { checkOplogWindow, deploymentOf, fullDocumentMode, missingPrivileges, requireChangeStreams, requiredPrivileges } from '../src/adapters/mongodb/preflight.js';
-import { databaseOfUrl } from '../src/adapters/mongodb/connect.js';
+import { checkOplogWindow, deploymentOf, fullDocumentMode, missingPrivileges, postImageMode, requireChangeStreams, requiredPrivileges } from '../src/adapters/mongodb/preflight.js';
+import { databaseOfUrl, mongoClient } from '../src/adapters/mongodb/connect.js';
 import { rangesFromSample, rangeFilter } from '../src/adapters/mongodb/ranges.js';
 import { describeEndpoint } from '../src/config/endpoint.js';
 import { parseConfig } from '../src/config/load.js';
@@ -73,6 +73,18 @@ describe('privileges from connectionStatus', () => {
     expect(fullDocumentMode(new Map([['a.b', on], ['a.c', on]]))).toBe('required');
     expect(fullDocumentMode(new Map<string, Record<string, unknown>>([['a.b', on], ['a.c', {}]]))).toBe('updateLookup');
   });
+
+  it('post-images that expire before the stream resumes fall back to updateLookup, saying so', () => {
+    // getClusterParameter changeStreamOptions: { preAndPostImages: { expireAfterSeconds: 'off' | <seconds> } }
+    const warnings: string[] = [];
+    expect(postImageMode('required', 'off', 3600, (m) => warnings.push(m))).toBe('required');
+    expect(postImageMode('required', undefined, 3600, (m) => warnings.push(m))).toBe('required');
+    expect(postImageMode('required', 86_400, 3600, (m) => warnings.push(m))).toBe('required');
+    expect(warnings).toEqual([]);
+    expect(postImageMode('required', 600, 3600, (m) => warnings.push(m))).toBe('updateLookup');
+    expect(warnings[0]).toMatch(/post-images expire after 600 s .* updateLookup instead/);
+    expect(postImageMode('updateLookup', 1, 3600)).toBe('updateLookup');
+  });
 });
 
 describe('ranges', () => {
@@ -88,6 +100,22 @@ describe('ranges', () => {
     const f = rangeFilter({ kind: 'mongo-id', lower: { $oid: '65f0a1b2c3d4e5f601234567' }, upper: null });
     expect((f._id as { $gte: unknown }).$gte).toBeInstanceOf(ObjectId);
     expect(rangeFilter({ kind: 'mongo-id', lower: null, upper: null })).toEqual({});
+  });
+});
+
+describe('clients: majority reads and majority-acknowledged writes', () => {
+  it('every collection of a Ferry client reads majority-committed data and writes with w: majority (no connection made)', async () => {
+    for (const role of ['source', 'target'] as const) {
+      const c = mongoClient({ url: 'mongodb://127.0.0.1:9/shop?replicaSet=rs0' }, role);
+      try {
+        const coll = c.db('shop').collection('orders');
+        expect(coll.readConcern?.level).toBe('majority');
+        expect(coll.writeConcern?.w).toBe('majority');
+        expect(c.db('_ferry').collection('_ferry').writeConcern?.w).toBe('majority');
+      } finally {
+        await c.close();
+      }
+    }
   });
 });
 

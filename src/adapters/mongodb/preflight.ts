@@ -92,6 +92,29 @@ export function fullDocumentMode(options: Map<string, Document>): FullDocumentMo
   return all.length > 0 && all.every((o) => (o.changeStreamPreAndPostImages as { enabled?: boolean } | undefined)?.enabled === true) ? 'required' : 'updateLookup';
 }
 
+/**
+ * Post-images (`fullDocument: 'required'`) are kept only `expireAfterSeconds` (cluster parameter changeStreamOptions,
+ * https://www.mongodb.com/docs/manual/reference/command/getClusterParameter/), besides the oplog's own window. If
+ * they expire before the stream resumes after the snapshot, the server fails the stream; `updateLookup` then is the
+ * safe mode (it reads the current document instead). `expire` is the parameter (`'off'` or seconds), or undefined
+ * when it could not be read.
+ */
+export function postImageMode(mode: FullDocumentMode, expire: unknown, estimatedSnapshotSeconds: number, warn?: (m: string) => void): FullDocumentMode {
+  if (mode !== 'required' || typeof expire !== 'number') return mode;
+  const needed = Math.ceil(estimatedSnapshotSeconds * 2 + 600);
+  if (expire >= needed) return mode;
+  warn?.(
+    `post-images expire after ${expire} s (changeStreamOptions.preAndPostImages.expireAfterSeconds), sooner than the ${needed} s the snapshot and resume may take: updates are read with updateLookup instead (raise expireAfterSeconds to use the post-images)`,
+  );
+  return 'updateLookup';
+}
+
+async function postImageExpiry(client: MongoClient): Promise<unknown> {
+  const reply = await client.db('admin').command({ getClusterParameter: 'changeStreamOptions' });
+  const p = (reply.clusterParameters as Document[] | undefined)?.[0];
+  return (p?.preAndPostImages as { expireAfterSeconds?: unknown } | undefined)?.expireAfterSeconds;
+}
+
 /** Rough copy speed for the oplog-window estimate (bytes/s); deliberately modest. */
 const COPY_BYTES_PER_SECOND = 20 << 20;
 
@@ -122,9 +145,9 @@ export async function checkMongoSource(client: MongoClient, tables: TableSchema[
         : 'grant it the built-in `read` role on the database (find, listIndexes, listCollections, changeStream), e.g. db.grantRolesToUser(user, [{ role: "read", db: "<db>" }])',
     );
   }
+  const bytes = tables.reduce((n, t) => n + Math.max(0, t.estimatedBytes), 0);
   if (opts.cdc && deployment === 'replicaSet') {
     const window = await oplogWindowSeconds(client).catch(() => undefined);
-    const bytes = tables.reduce((n, t) => n + Math.max(0, t.estimatedBytes), 0);
     if (window !== undefined) checkOplogWindow(window, bytes / COPY_BYTES_PER_SECOND);
     else opts.warn?.('could not read the oplog window (local.oplog.rs): make sure it is longer than the snapshot will take');
   } else if (opts.cdc) {
@@ -135,5 +158,7 @@ export async function checkMongoSource(client: MongoClient, tables: TableSchema[
     const [info] = await client.db(t.source.schema).listCollections({ name: t.source.name }).toArray();
     options.set(tableKey(t.source), ((info as { options?: Document } | undefined)?.options ?? {}) as Document);
   }
-  return fullDocumentMode(options);
+  const mode = fullDocumentMode(options);
+  // An unreadable parameter (before 6.0, or no privilege to read it): the default, 'off' (kept as long as the oplog).
+  return postImageMode(mode, mode === 'required' ? await postImageExpiry(client).catch(() => undefined) : undefined, bytes / COPY_BYTES_PER_SECOND, opts.warn);
 }
