@@ -118,6 +118,15 @@ describe.skipIf(!URL_)(`MongoDB adapters on a real server${URL_ ? '' : ` (skippe
     await w2.release();
   });
 
+  it('a source collection\'s default collation comes along to the target collection', async () => {
+    await client.db(srcDb).createCollection('collated', { collation: { locale: 'en', strength: 2 } });
+    await client.db(srcDb).collection('collated').insertMany([{ _id: 'a' }, { _id: 'B' }] as never[]);
+    const [t] = await source.describe({ include: [`${srcDb}.collated`], exclude: [], rename: {} });
+    await target.createTables('f', [t!]);
+    const [info] = await client.db(dstDb).listCollections({ name: 'collated' }).toArray();
+    expect((info as { options?: { collation?: { locale?: string; strength?: number } } }).options?.collation).toMatchObject({ locale: 'en', strength: 2 });
+  });
+
   it('a delivery whose lease another took over stops before it deletes or writes anything', async () => {
     const stale = await target.openRange('f', 'fenced-job', table);
     // As if this delivery stalled past its lease and another one took the job (and maybe committed the chunk).

@@ -7,10 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { checkOplogWindow, deploymentOf, fullDocumentMode, missingPrivileges, postImageMode, requireChangeStreams, requiredPrivileges } from '../src/adapters/mongodb/preflight.js';
 import { databaseOfUrl, mongoClient } from '../src/adapters/mongodb/connect.js';
 import { rangesFromSample, rangeFilter } from '../src/adapters/mongodb/ranges.js';
+import { bracketOf, splitKind } from '../src/adapters/mongodb/snapshot-source.js';
 import { describeEndpoint } from '../src/config/endpoint.js';
 import { parseConfig } from '../src/config/load.js';
 import { engineOf } from '../src/config/schema.js';
-import { Int32, ObjectId } from 'bson';
+import { Decimal128, Double, Int32, Long, ObjectId } from 'bson';
 import type { TableSchema } from '../src/core/model.js';
 
 const t = (db: string, coll: string): TableSchema => ({ source: { schema: db, name: coll }, target: { schema: db, name: coll }, columns: [], primaryKey: ['_id'], estimatedRows: 0, estimatedBytes: 0, extra: null });
@@ -100,6 +101,21 @@ describe('ranges', () => {
     const f = rangeFilter({ kind: 'mongo-id', lower: { $oid: '65f0a1b2c3d4e5f601234567' }, upper: null });
     expect((f._id as { $gte: unknown }).$gte).toBeInstanceOf(ObjectId);
     expect(rangeFilter({ kind: 'mongo-id', lower: null, upper: null })).toEqual({});
+  });
+
+  it('small-collection guard, one range for mixed _id types, sampled quantiles otherwise', () => {
+    // Comparison/Sort Order: https://www.mongodb.com/docs/manual/reference/bson-type-comparison-order/
+    expect(splitKind(1000, 1000, undefined, undefined)).toBe('one'); // no sample for a collection of one range
+    expect(splitKind(5000, 1000, new Int32(1), 'one')).toBe('whole');
+    expect(splitKind(5000, 1000, new Int32(1), Long.fromNumber(9e15))).toBe('sample'); // numbers compare across types
+    expect(splitKind(5000, 1000, new Double(0.5), Decimal128.fromString('7'))).toBe('sample');
+    expect(splitKind(5000, 1000, new ObjectId(), new ObjectId())).toBe('sample');
+    expect(splitKind(5000, 1000, undefined, undefined)).toBe('whole'); // emptied since it was counted
+    expect(bracketOf(new Date(0))).toBe('date');
+    expect(bracketOf({ a: 1 })).toBe('object');
+    // Duplicate sampled _ids ($sample may return a document twice) give no empty range.
+    const r = rangesFromSample([1, 1, 1, 2, 3, 3].map((i) => new Int32(i)), 4);
+    expect(r.every((x) => JSON.stringify(x.lower) !== JSON.stringify(x.upper))).toBe(true);
   });
 });
 

@@ -58,7 +58,10 @@ export class MongoSnapshotTarget implements SnapshotTarget, Checksums {
   async createTables(_flow: string, tables: TableSchema[]): Promise<void> {
     for (const t of tables) {
       const p = this.names.place(t);
-      await this.client.db(p.db).createCollection(p.coll).catch((err: { code?: number }) => {
+      // A MongoDB source's default collation comes along: `_id` range deletes must cover what the source's range did.
+      const extra = t.extra as MongoCollectionExtra | null;
+      const collation = extra?.engine === 'mongodb' && extra.collation ? (fromCanonical(JSON.stringify(extra.collation)) as Document) : undefined;
+      await this.client.db(p.db).createCollection(p.coll, collation ? { collation: collation as never } : {}).catch((err: { code?: number }) => {
         if (err.code !== NAMESPACE_EXISTS) throw err;
       });
     }
