@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkOplogWindow, deploymentOf, fullDocumentMode, missingPrivileges, postImageMode, requireChangeStreams, requiredPrivileges } from '../src/adapters/mongodb/preflight.js';
 import { databaseOfUrl, mongoClient } from '../src/adapters/mongodb/connect.js';
-import { rangesFromSample, rangeFilter } from '../src/adapters/mongodb/ranges.js';
+import { rangesFromSample, rangeFilter, typedRanges } from '../src/adapters/mongodb/ranges.js';
 import { bracketOf, splitKind } from '../src/adapters/mongodb/snapshot-source.js';
 import { describeEndpoint } from '../src/config/endpoint.js';
 import { parseConfig } from '../src/config/load.js';
@@ -113,6 +113,16 @@ describe('ranges', () => {
     expect(splitKind(5000, 1000, undefined, undefined)).toBe('whole'); // emptied since it was counted
     expect(bracketOf(new Date(0))).toBe('date');
     expect(bracketOf({ a: 1 })).toBe('object');
+    // Mixed types: a range per bracket present (bounds and cursors stay inside it by type bracketing), then the rest.
+    const typed = typedRanges(['number', 'objectId']);
+    expect(typed.map((x) => rangeFilter(x))).toEqual([
+      { _id: { $type: ['double', 'int', 'long', 'decimal'] } },
+      { _id: { $type: ['objectId'] } },
+      { _id: { $not: { $type: expect.arrayContaining(['double', 'string', 'objectId', 'date', 'maxKey']) } } },
+    ]);
+    expect(typed.at(-1)!.whole).toBe(true);
+    const f2 = rangeFilter({ ...typed[0]!, lower: { $numberInt: '5' } });
+    expect(Object.keys(f2._id as object)).toEqual(['$type', '$gte']);
     // Duplicate sampled _ids ($sample may return a document twice) give no empty range.
     const r = rangesFromSample([1, 1, 1, 2, 3, 3].map((i) => new Int32(i)), 4);
     expect(r.every((x) => JSON.stringify(x.lower) !== JSON.stringify(x.upper))).toBe(true);

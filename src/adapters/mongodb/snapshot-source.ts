@@ -19,7 +19,7 @@ import { selectTables } from '../../core/selection.js';
 import { MONGO_SNAPSHOT_SOURCE_CAPABILITIES } from './capabilities.js';
 import { digestDocuments, MONGO_CHECKSUM_KIND } from './checksum.js';
 import { databaseOfUrl, mongoClient } from './connect.js';
-import { asMongoRange, idBound, rangeFilter, rangeLabel, rangesFromSample, withCursor, type MongoRange } from './ranges.js';
+import { asMongoRange, ID_BRACKETS, idBound, rangeFilter, rangeLabel, rangesFromSample, typedRanges, withCursor, type MongoRange } from './ranges.js';
 
 const SYSTEM_DBS = new Set(['admin', 'local', 'config']);
 /** Sampled `_id`s per planned range: enough for even boundaries, bounded for huge collections. */
@@ -113,17 +113,21 @@ export class MongoSnapshotSource implements SnapshotSource, Checksums {
 
   async planRanges(table: TableSchema, rowsPerRange: number): Promise<PlannedRange[]> {
     const n = table.estimatedRows;
-    const whole = (why: boolean): PlannedRange[] => {
-      const range: MongoRange = { kind: 'mongo-id', lower: null, upper: null, ...(why ? { whole: true } : {}) };
-      return [{ range: range as Json, label: why ? '_id: all (several _id types: one range)' : rangeLabel(range), estimatedRows: n }];
-    };
     // Small collection guard: one range, no sample.
-    if (splitKind(n, rowsPerRange, null, null) === 'one') return whole(false);
+    if (splitKind(n, rowsPerRange, null, null) === 'one') {
+      const range: MongoRange = { kind: 'mongo-id', lower: null, upper: null };
+      return [{ range: range as Json, label: rangeLabel(range), estimatedRows: n }];
+    }
     const coll = this.coll(table.source);
     const [min] = await coll.find({}, { ...EXACT_BSON, projection: { _id: 1 } }).sort({ _id: 1 }).limit(1).toArray();
     const [max] = await coll.find({}, { ...EXACT_BSON, projection: { _id: 1 } }).sort({ _id: -1 }).limit(1).toArray();
     // Brackets are contiguous in the sort order: same bracket at both ends means every _id is in it.
-    if (splitKind(n, rowsPerRange, min?._id, max?._id) === 'whole') return whole(true);
+    if (splitKind(n, rowsPerRange, min?._id, max?._id) === 'whole') {
+      // Several types: one range per bracket present (an indexed `$type` lookup each), chunked like any other.
+      const present: string[] = [];
+      for (const b of ID_BRACKETS) if (await coll.findOne({ _id: { $type: b.types } } as Document, { projection: { _id: 1 } })) present.push(b.name);
+      return typedRanges(present).map((r) => ({ range: r as Json, label: rangeLabel(r), estimatedRows: r.whole ? 0 : Math.round(n / Math.max(1, present.length)) }));
+    }
     const count = Math.ceil(n / rowsPerRange);
     const size = Math.min(MAX_SAMPLES, n, count * SAMPLES_PER_RANGE);
     const sample = await coll.aggregate([{ $sample: { size } }, { $project: { _id: 1 } }, { $sort: { _id: 1 } }], { ...EXACT_BSON, allowDiskUse: true }).toArray();
