@@ -137,6 +137,10 @@ describe.skipIf(!URL_)(`MongoDB adapters on a real server${URL_ ? '' : ` (skippe
     await target.createTables('f', [t!]);
     const [info] = await client.db(dstDb).listCollections({ name: 'collated' }).toArray();
     expect((info as { options?: { collation?: { locale?: string; strength?: number } } }).options?.collation).toMatchObject({ locale: 'en', strength: 2 });
+    // A target collection that orders strings otherwise is refused (resuming or truncating alike).
+    await client.db(dstDb).collection('collated').drop();
+    await client.db(dstDb).createCollection('collated');
+    await expect(target.preflight([t!], { truncate: true, resuming: false })).rejects.toThrow(/exists with collation "simple", the source's is/);
   });
 
   it('a delivery whose lease another took over stops before it deletes or writes anything', async () => {

@@ -8,6 +8,7 @@ import { checkOplogWindow, deploymentOf, fullDocumentMode, missingPrivileges, po
 import { databaseOfUrl, mongoClient } from '../src/adapters/mongodb/connect.js';
 import { rangesFromSample, rangeFilter, typedRanges } from '../src/adapters/mongodb/ranges.js';
 import { bracketOf, splitKind } from '../src/adapters/mongodb/snapshot-source.js';
+import { sameCollation } from '../src/adapters/mongodb/snapshot-target.js';
 import { describeEndpoint } from '../src/config/endpoint.js';
 import { parseConfig } from '../src/config/load.js';
 import { engineOf } from '../src/config/schema.js';
@@ -126,6 +127,19 @@ describe('ranges', () => {
     // Duplicate sampled _ids ($sample may return a document twice) give no empty range.
     const r = rangesFromSample([1, 1, 1, 2, 3, 3].map((i) => new Int32(i)), 4);
     expect(r.every((x) => JSON.stringify(x.lower) !== JSON.stringify(x.upper))).toBe(true);
+  });
+});
+
+describe('target collation', () => {
+  it('the target collection must order string _ids like the source (listCollections options.collation)', () => {
+    // https://www.mongodb.com/docs/manual/reference/collation/ (the fields listCollections reports)
+    const en2 = { locale: 'en', caseLevel: false, caseFirst: 'off', strength: 2, numericOrdering: false, alternate: 'non-ignorable', maxVariable: 'punct', normalization: false, backwards: false, version: '57.1' };
+    expect(sameCollation(undefined, undefined)).toBe(true);
+    expect(sameCollation(undefined, { locale: 'simple' })).toBe(true);
+    expect(sameCollation(en2, { locale: 'en', strength: new Int32(2) })).toBe(true); // from the source's canonical EJSON
+    expect(sameCollation(en2, { ...en2, strength: 3 })).toBe(false);
+    expect(sameCollation(en2, undefined)).toBe(false);
+    expect(sameCollation(undefined, en2)).toBe(false);
   });
 });
 
