@@ -6,6 +6,7 @@
  */
 import { Timestamp, type ClientSession, type Document, type MongoClient } from 'mongodb';
 import { EXACT_BSON } from '../../core/codec/ejson.js';
+import { FerryError } from '../../core/errors.js';
 import type { TableName, TableSchema } from '../../core/model.js';
 import { checkMongoSource } from './preflight.js';
 import type { ChangeStreamCursor, FullDocumentMode, MongoStreamServer, OpenStream } from './stream/port.js';
@@ -13,6 +14,7 @@ import type { ChangeBatch } from './stream/reader.js';
 
 const AWAIT_MS = 1000;
 const UNRECOGNIZED_STAGE = 40324;
+const MAX_TIME_EXPIRED = 50;
 const BATCH_SIZE = 1000;
 /** How long prepare waits for the majority commit point to reach the start token (a lagging majority is an error). */
 const MAJORITY_WAIT_MS = 120_000;
@@ -144,7 +146,7 @@ export class DriverStreamServer implements MongoStreamServer {
   async awaitMajority(collections: TableName[], at: { t: number; i: number }): Promise<void> {
     // One tiny read per collection: on a sharded cluster each reaches the shards holding that collection.
     for (const c of collections) {
-      await this.client.db(c.schema).command(
+      const wait = this.client.db(c.schema).command(
         {
           find: c.name,
           filter: {},
@@ -156,6 +158,13 @@ export class DriverStreamServer implements MongoStreamServer {
         },
         EXACT_BSON,
       );
+      await wait.catch((err: { code?: unknown }) => {
+        if (err?.code !== MAX_TIME_EXPIRED) throw err;
+        throw new FerryError(
+          `${this.opts.where}: the majority-committed data did not reach the change stream's start (cluster time ${at.t}.${at.i}) within ${MAJORITY_WAIT_MS / 1000} s: a majority of the replica set members is lagging or down`,
+          'check rs.status() (replication lag, unreachable members), then run again; ranges are not read until the majority has caught up, so no write before the start is missed',
+        );
+      });
     }
   }
 
