@@ -10,7 +10,8 @@ import { Readable } from 'node:stream';
 import { Decimal128, Double, Int32, Long, ObjectId, type Document } from 'bson';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoChangeSource } from '../src/adapters/mongodb/change-source.js';
-import { ChangeStreamHistoryLostError, CollectionGoneError } from '../src/adapters/mongodb/stream/errors.js';
+import { ChangeStreamHistoryLostError, CollectionGoneError, translateStreamError } from '../src/adapters/mongodb/stream/errors.js';
+import { isUnknownSplitStage, streamCommand } from '../src/adapters/mongodb/server.js';
 import { clusterTimeOfToken, compareMongoPositions, positionOfToken, type MongoPosition } from '../src/adapters/mongodb/stream/positions.js';
 import { ChangeStreamReader } from '../src/adapters/mongodb/stream/reader.js';
 import { PgChangeTarget } from '../src/adapters/postgres/cdc/change-target.js';
@@ -288,5 +289,56 @@ describe('through the core: MongoDB changes applied to PostgreSQL (codec bridge,
     } finally {
       await Promise.allSettled([target.close(), applier.close()]);
     }
+  });
+});
+
+describe('audit (issue 11 item 3): start point, stream command, stops', () => {
+  const tables: TableSchema[] = ['orders', 'users'].map((name) => ({
+    source: { schema: 'shop', name },
+    target: { schema: 'shop', name },
+    columns: [{ name: '_id', type: 'mongodb', nullable: false }],
+    primaryKey: ['_id'],
+    estimatedRows: 0,
+    estimatedBytes: 0,
+    extra: null,
+  }));
+
+  it('prepare waits until the majority snapshot includes its token\'s cluster time, before it returns (before any range is read)', async () => {
+    const first = new ScriptedCursor([{ events: [], postBatchResumeToken: token(T0, 5) }]);
+    const replies = new ScriptedReplies([first]);
+    const start = await new MongoChangeSource(replies).prepare('f', tables, { resuming: false });
+    expect(start.position).toEqual(positionOfToken(token(T0, 5)));
+    expect(replies.calls).toEqual(['open', `awaitMajority ${T0}.5 shop.orders,shop.users`]);
+  });
+
+  it('the stream command: one database stream filtered by collection, stops included, the split stage last (or left out)', () => {
+    const { db, command } = streamCommand({ collections: tables.map((t) => t.source), fullDocument: 'updateLookup', resumeAfter: token(T0, 1) });
+    expect(db).toBe('shop');
+    const pipeline = command.pipeline as Document[];
+    expect(pipeline[0]).toEqual({ $changeStream: { fullDocument: 'updateLookup', resumeAfter: token(T0, 1) } });
+    expect(pipeline.at(-1)).toEqual({ $changeStreamSplitLargeEvent: {} });
+    expect((pipeline[1]!.$match as { $or: Document[] }).$or).toContainEqual({ operationType: 'rename', 'to.db': { $in: ['shop'] }, 'to.coll': { $in: ['orders', 'users'] } });
+    const several = streamCommand({ collections: [{ schema: 'shop', name: 'orders' }, { schema: 'crm', name: 'people' }], fullDocument: 'required' }, false);
+    expect(several.db).toBe('admin');
+    expect((several.command.pipeline as Document[])[0]).toEqual({ $changeStream: { fullDocument: 'required', allChangesForCluster: true } });
+    expect(JSON.stringify(several.command.pipeline)).not.toMatch(/SplitLargeEvent/);
+  });
+
+  it('a server without $changeStreamSplitLargeEvent is recognised; an event over 16 MB there stops the flow with the fix', () => {
+    // Error codes: https://www.mongodb.com/docs/manual/reference/error-codes/ (40324 unrecognized stage, 10334 BSONObjectTooLarge).
+    const old = Object.assign(new Error("Unrecognized pipeline stage name: '$changeStreamSplitLargeEvent'"), { code: 40324, codeName: 'Location40324' });
+    expect(isUnknownSplitStage(old)).toBe(true);
+    expect(isUnknownSplitStage(Object.assign(new Error("Unrecognized pipeline stage name: '$foo'"), { code: 40324 }))).toBe(false);
+    const big = Object.assign(new Error('Executor error during getMore :: caused by :: BSONObj size: 17000000 (0x1036640) is invalid. Size must be between 0 and 16793600(16MB)'), { code: 10334, codeName: 'BSONObjectTooLarge' });
+    const err = translateStreamError(big);
+    expect(String((err as Error).message)).toMatch(/over 16 MB/);
+    expect(classifyStreamError(err)).toBe('fatal');
+  });
+
+  it('a rename of another collection onto a selected one ($out, dropTarget) stops naming the selected collection', () => {
+    // The rename event of https://www.mongodb.com/docs/manual/reference/change-events/rename/: ns is the old name, `to` the new.
+    const onto = ev.rename(T0, 1, 'shop', 'tmp.agg_out.5f1c', 'orders');
+    expect(() => new ChangeStreamReader({ selected }).read({ events: [onto] })).toThrow(/collection shop\.orders was replaced by shop\.tmp\.agg_out\.5f1c renamed onto it/);
+    expect(new ChangeStreamReader({ selected }).read({ events: [ev.rename(T0, 1, 'shop', 'a', 'b')] }).map((e) => e.kind)).toEqual(['heartbeat']);
   });
 });

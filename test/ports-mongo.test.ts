@@ -28,6 +28,8 @@ import { snapshotTargetContract } from './contracts/snapshot-target.contract.js'
 
 const url = process.env.MONGODB_URL;
 const skip = url ? undefined : 'MONGODB_URL is not set: no MongoDB server here';
+// The default reporter shows only a count of skipped tests: say why, once per run of this file.
+if (!url) console.warn(`test/ports-mongo.test.ts: every MongoDB contract suite skipped: ${skip}; set MONGODB_URL to a replica set (NOTES.md / README: how to start one)`);
 let pair: MongoPair | undefined;
 const p = () => {
   if (!pair) throw new Error('MongoDB pair not started');

@@ -108,9 +108,12 @@ export class ScriptedCursor implements ChangeStreamCursor {
 /** The scripted replies behind the MongoStreamServer port: each `open` takes the next cursor script. */
 export class ScriptedReplies implements MongoStreamServer {
   opened: OpenStream[] = [];
+  /** The port calls in order (`open`, `awaitMajority t.i`, `find`), to check what happens before what. */
+  calls: string[] = [];
   constructor(private readonly cursors: ScriptedCursor[], private readonly docs: Map<string, Document[]> = new Map()) {}
   async open(opts: OpenStream): Promise<ChangeStreamCursor> {
     this.opened.push(opts);
+    this.calls.push('open');
     const c = this.cursors.shift();
     if (!c) throw new Error('no more scripted cursors');
     return c;
@@ -118,7 +121,11 @@ export class ScriptedReplies implements MongoStreamServer {
   async preflight(_tables: TableSchema[]): Promise<FullDocumentMode> {
     return 'updateLookup';
   }
+  async awaitMajority(collections: TableName[], at: { t: number; i: number }): Promise<void> {
+    this.calls.push(`awaitMajority ${at.t}.${at.i} ${collections.map((c) => `${c.schema}.${c.name}`).join(',')}`);
+  }
   async find(table: TableName, _ids: unknown[]): Promise<Document[]> {
+    this.calls.push('find');
     return this.docs.get(`${table.schema}.${table.name}`) ?? [];
   }
   async close(): Promise<void> {}

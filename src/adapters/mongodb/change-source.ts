@@ -14,7 +14,7 @@ import { documentToImage, fromCanonical } from '../../core/codec/ejson.js';
 import { tableKey, type Position, type TableSchema } from '../../core/model.js';
 import type { ChangeSource, LagInfo, RowImage, StartPoint, StreamEvent } from '../../core/ports/change-source.js';
 import type { ChangeStreamCursor, FullDocumentMode, MongoStreamServer } from './stream/port.js';
-import { asMongoPosition, compareMongoPositions, positionOfToken, type MongoPosition } from './stream/positions.js';
+import { asMongoPosition, clusterTimeOfToken, compareMongoPositions, positionOfToken, type MongoPosition } from './stream/positions.js';
 import { ChangeStreamReader } from './stream/reader.js';
 import { translateStreamError } from './stream/errors.js';
 
@@ -50,7 +50,11 @@ export class MongoChangeSource implements ChangeSource {
   async prepare(_flow: string, tables: TableSchema[], _opts: { resuming: boolean }): Promise<StartPoint> {
     // Resuming, the caller keeps its checkpoint; a fresh flow records this one before reading any range.
     this.lastTables = tables;
-    return { position: await this.positionNow(tables), snapshot: null };
+    const position = await this.positionNow(tables);
+    // Before any range is read, the majority snapshot must include everything up to the token (port.ts says why).
+    const at = clusterTimeOfToken(position.token);
+    if (at) await this.server.awaitMajority(tables.map((t) => t.source), at).catch((err: unknown) => Promise.reject(translateStreamError(err)));
+    return { position, snapshot: null };
   }
 
   async releaseSnapshot(): Promise<void> {}

@@ -42,22 +42,77 @@ export function checkOplogWindow(windowSeconds: number, estimatedSnapshotSeconds
 
 type Privilege = { resource: { db?: string; collection?: string; cluster?: boolean; anyResource?: boolean }; actions: string[] };
 
-/** `db.coll: action` missing from `connectionStatus` (showPrivileges) privileges; [] when authentication is off. */
-export function missingPrivileges(status: Document, tables: TableSchema[], actions: string[]): string[] {
+/** A privilege the flow needs: `collection: ''` is a database resource, `db: ''` too is every database. */
+export type NeededPrivilege = { db: string; collection: string; action: string };
+
+/**
+ * What the flow's reads and its change stream need (https://www.mongodb.com/docs/manual/reference/resource-document/,
+ * https://www.mongodb.com/docs/manual/changeStreams/#access-control): `find` and `listIndexes` on each collection,
+ * `listCollections` on each database; with a change stream, `changeStream` and `find` on the resource the stream is
+ * opened on: the database when every collection is in one (server.ts opens a database stream filtered by
+ * collection), every database (`{ db: "", collection: "" }`) when they span several (a cluster-wide stream).
+ * Privileges on the collections alone do not open a database or cluster stream.
+ */
+export function requiredPrivileges(tables: TableSchema[], cdc: boolean): NeededPrivilege[] {
+  const out: NeededPrivilege[] = [];
+  const dbs = [...new Set(tables.map((t) => t.source.schema))];
+  for (const db of dbs) out.push({ db, collection: '', action: 'listCollections' });
+  for (const t of tables) for (const action of ['find', 'listIndexes']) out.push({ db: t.source.schema, collection: t.source.name, action });
+  if (cdc && dbs.length > 0) {
+    const db = dbs.length === 1 ? dbs[0]! : '';
+    for (const action of ['changeStream', 'find']) out.push({ db, collection: '', action });
+  }
+  return out;
+}
+
+function describeNeed(n: NeededPrivilege): string {
+  if (n.db === '') return `every database (the collections span several, so the change stream watches the whole deployment): ${n.action}`;
+  if (n.collection === '') return `database ${n.db}${n.action === 'listCollections' ? '' : ' (the change stream watches the database)'}: ${n.action}`;
+  return `${n.db}.${n.collection}: ${n.action}`;
+}
+
+/**
+ * The needed privileges missing from a `connectionStatus` (showPrivileges) reply, described; [] when authentication
+ * is off. A privilege's resource covers a need when it is `anyResource`, or its db and collection are each '' (all)
+ * or the same as the need's (a need on '' is covered only by '').
+ */
+export function missingPrivileges(status: Document, needs: NeededPrivilege[]): string[] {
   const info = (status.authInfo ?? {}) as { authenticatedUsers?: unknown[]; authenticatedUserPrivileges?: Privilege[] };
   if (!info.authenticatedUsers?.length) return [];
   const privs = info.authenticatedUserPrivileges ?? [];
-  const has = (db: string, coll: string, action: string) =>
-    privs.some((p) => p.actions.includes(action) && (p.resource.anyResource || (p.resource.db !== undefined && (p.resource.db === '' || p.resource.db === db) && (p.resource.collection === '' || p.resource.collection === coll))));
-  const out: string[] = [];
-  for (const t of tables) for (const a of actions) if (!has(t.source.schema, t.source.name, a)) out.push(`${tableKey(t.source)}: ${a}`);
-  return out;
+  const covers = (have: string | undefined, need: string) => have !== undefined && (have === '' || have === need);
+  const has = (n: NeededPrivilege) =>
+    privs.some((p) => p.actions.includes(n.action) && (p.resource.anyResource === true || (covers(p.resource.db, n.db) && covers(p.resource.collection, n.collection))));
+  return needs.filter((n) => !has(n)).map(describeNeed);
 }
 
 /** `required` post-images when every selected collection has changeStreamPreAndPostImages; `updateLookup` otherwise. */
 export function fullDocumentMode(options: Map<string, Document>): FullDocumentMode {
   const all = [...options.values()];
   return all.length > 0 && all.every((o) => (o.changeStreamPreAndPostImages as { enabled?: boolean } | undefined)?.enabled === true) ? 'required' : 'updateLookup';
+}
+
+/**
+ * Post-images (`fullDocument: 'required'`) are kept only `expireAfterSeconds` (cluster parameter changeStreamOptions,
+ * https://www.mongodb.com/docs/manual/reference/command/getClusterParameter/), besides the oplog's own window. If
+ * they expire before the stream resumes after the snapshot, the server fails the stream; `updateLookup` then is the
+ * safe mode (it reads the current document instead). `expire` is the parameter (`'off'` or seconds), or undefined
+ * when it could not be read.
+ */
+export function postImageMode(mode: FullDocumentMode, expire: unknown, estimatedSnapshotSeconds: number, warn?: (m: string) => void): FullDocumentMode {
+  if (mode !== 'required' || typeof expire !== 'number') return mode;
+  const needed = Math.ceil(estimatedSnapshotSeconds * 2 + 600);
+  if (expire >= needed) return mode;
+  warn?.(
+    `post-images expire after ${expire} s (changeStreamOptions.preAndPostImages.expireAfterSeconds), sooner than the ${needed} s the snapshot and resume may take: updates are read with updateLookup instead (raise expireAfterSeconds to use the post-images)`,
+  );
+  return 'updateLookup';
+}
+
+async function postImageExpiry(client: MongoClient): Promise<unknown> {
+  const reply = await client.db('admin').command({ getClusterParameter: 'changeStreamOptions' });
+  const p = (reply.clusterParameters as Document[] | undefined)?.[0];
+  return (p?.preAndPostImages as { expireAfterSeconds?: unknown } | undefined)?.expireAfterSeconds;
 }
 
 /** Rough copy speed for the oplog-window estimate (bytes/s); deliberately modest. */
@@ -80,16 +135,19 @@ export async function checkMongoSource(client: MongoClient, tables: TableSchema[
   const deployment = deploymentOf(hello);
   if (opts.cdc) requireChangeStreams(deployment, opts.where);
   const status = await admin.command({ connectionStatus: 1, showPrivileges: true });
-  const missing = missingPrivileges(status, tables, opts.cdc ? ['find', 'changeStream'] : ['find']);
+  const missing = missingPrivileges(status, requiredPrivileges(tables, opts.cdc));
   if (missing.length) {
+    const several = new Set(tables.map((t) => t.source.schema)).size > 1;
     throw new PreflightError(
-      `the source user lacks privileges: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''}`,
-      'grant it the built-in `read` role on each database (it has find and changeStream), e.g. db.grantRolesToUser(user, [{ role: "read", db: "<db>" }])',
+      `the source user lacks privileges: ${missing.slice(0, 10).join('; ')}${missing.length > 10 ? '; …' : ''}`,
+      several && opts.cdc
+        ? 'the flow spans several databases: grant the built-in `readAnyDatabase` role (find and changeStream on every database), e.g. db.getSiblingDB("admin").grantRolesToUser(user, ["readAnyDatabase"]), or run one flow per database'
+        : 'grant it the built-in `read` role on the database (find, listIndexes, listCollections, changeStream), e.g. db.grantRolesToUser(user, [{ role: "read", db: "<db>" }])',
     );
   }
+  const bytes = tables.reduce((n, t) => n + Math.max(0, t.estimatedBytes), 0);
   if (opts.cdc && deployment === 'replicaSet') {
     const window = await oplogWindowSeconds(client).catch(() => undefined);
-    const bytes = tables.reduce((n, t) => n + Math.max(0, t.estimatedBytes), 0);
     if (window !== undefined) checkOplogWindow(window, bytes / COPY_BYTES_PER_SECOND);
     else opts.warn?.('could not read the oplog window (local.oplog.rs): make sure it is longer than the snapshot will take');
   } else if (opts.cdc) {
@@ -100,5 +158,7 @@ export async function checkMongoSource(client: MongoClient, tables: TableSchema[
     const [info] = await client.db(t.source.schema).listCollections({ name: t.source.name }).toArray();
     options.set(tableKey(t.source), ((info as { options?: Document } | undefined)?.options ?? {}) as Document);
   }
-  return fullDocumentMode(options);
+  const mode = fullDocumentMode(options);
+  // An unreadable parameter (before 6.0, or no privilege to read it): the default, 'off' (kept as long as the oplog).
+  return postImageMode(mode, mode === 'required' ? await postImageExpiry(client).catch(() => undefined) : undefined, bytes / COPY_BYTES_PER_SECOND, opts.warn);
 }

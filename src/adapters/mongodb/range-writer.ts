@@ -68,8 +68,14 @@ class MongoRangeWriter implements RangeWriter {
     return this.marker.done === true;
   }
 
-  private renew(): Promise<unknown> {
-    return this.markers.updateOne({ _id: this.id as never, lockedBy: this.me }, { $set: { lockedUntil: Date.now() + LEASE_MS } });
+  /**
+   * Extend the lease, or stop: a delivery that stalled past its lease (another took the job over and may have
+   * committed this very chunk) must not delete or write anything more. Checked before the range delete and after
+   * every bulk write, so a stale delivery never deletes documents a newer one has committed.
+   */
+  private async renew(): Promise<void> {
+    const r = await this.markers.updateOne({ _id: this.id as never, lockedBy: this.me }, { $set: { lockedUntil: Date.now() + LEASE_MS } });
+    if (r.matchedCount !== 1) throw new FerryError(`the lease on ${this.id} was taken over by another delivery; this one stops (its writes converge)`);
   }
 
   async write(boundsJson: Json, input: RowStream): Promise<CopyStats> {
@@ -78,6 +84,12 @@ class MongoRangeWriter implements RangeWriter {
       throw new Error(`MongoDB target cannot load rows in format ${input.format}`);
     }
     const kind = (boundsJson as { kind?: string } | null)?.kind;
+    try {
+      await this.renew();
+    } catch (err) {
+      input.stream.destroy();
+      throw err;
+    }
     if (kind !== 'foreign') await this.coll.deleteMany(rangeFilter(asMongoRange(boundsJson)));
     let ops: AnyBulkWriteOperation[] = [];
     let opBytes = 0;

@@ -3,16 +3,38 @@
  * each bound the canonical Extended JSON of an `_id` parsed to plain JSON (`{"$oid":"…"}`), null for unbounded. Pure.
  *
  * MongoDB's comparison operators match only values of the bound's own type ("type bracketing"): `{$gte: ObjectId}`
- * never matches a string `_id`. So ranges with bounds are planned only for collections whose `_id`s all share one
- * type; any other collection is one unbounded range read whole.
+ * never matches a string `_id`. So a collection whose `_id`s are of several types is planned as one range per
+ * comparison bracket present (`types`: the `$type` aliases of the bracket, which the bounds and cursors of its chunks
+ * then stay inside), plus one range of every other type (`notTypes`, read whole: normally empty), so that every
+ * document is in exactly one range, and each range is still copied in committed chunks.
+ * https://www.mongodb.com/docs/manual/reference/bson-type-comparison-order/
  */
 import type { Document } from 'mongodb';
 import { FerryError } from '../../core/errors.js';
 import { fromCanonical, toCanonical } from '../../core/codec/ejson.js';
 import type { Json } from '../../core/model.js';
 
-/** `whole`: a collection whose `_id`s are of several types, read as one chunk (bounds would miss the other types). */
-export type MongoRange = { kind: 'mongo-id'; lower: Json; upper: Json; whole?: boolean };
+/**
+ * `types`: only `_id`s of these `$type` aliases (one comparison bracket); `notTypes`: of none of them. `whole`: read
+ * as one chunk (a range with `notTypes`, or a mixed-type collection planned before typed ranges existed).
+ */
+export type MongoRange = { kind: 'mongo-id'; lower: Json; upper: Json; whole?: boolean; types?: string[]; notTypes?: string[] };
+
+/** The comparison brackets an `_id` can be in, in MongoDB's sort order, as `$type` aliases (arrays are no `_id`). */
+export const ID_BRACKETS: { name: string; types: string[] }[] = [
+  { name: 'minKey', types: ['minKey'] },
+  { name: 'null', types: ['null'] },
+  { name: 'number', types: ['double', 'int', 'long', 'decimal'] },
+  { name: 'string', types: ['string', 'symbol'] },
+  { name: 'object', types: ['object'] },
+  { name: 'binData', types: ['binData'] },
+  { name: 'objectId', types: ['objectId'] },
+  { name: 'bool', types: ['bool'] },
+  { name: 'date', types: ['date'] },
+  { name: 'timestamp', types: ['timestamp'] },
+  { name: 'regex', types: ['regex'] },
+  { name: 'maxKey', types: ['maxKey'] },
+];
 
 export function asMongoRange(v: Json): MongoRange {
   const r = v as MongoRange | null;
@@ -36,6 +58,8 @@ export function withCursor(range: MongoRange, cursor: Json): MongoRange {
 
 export function rangeFilter(r: MongoRange): Document {
   const cond: Document = {};
+  if (r.types?.length) cond.$type = r.types;
+  if (r.notTypes?.length) cond.$not = { $type: r.notTypes };
   if (r.lower !== null) cond.$gte = boundValue(r.lower);
   if (r.upper !== null) cond.$lt = boundValue(r.upper);
   return Object.keys(cond).length ? { _id: cond } : {};
@@ -43,7 +67,15 @@ export function rangeFilter(r: MongoRange): Document {
 
 export function rangeLabel(r: MongoRange): string {
   const show = (b: Json, inf: string) => (b === null ? inf : JSON.stringify(b));
-  return `_id in [${show(r.lower, '-∞')}, ${show(r.upper, '∞')})`;
+  const of = r.types?.length ? ` of type ${r.types.join('/')}` : r.notTypes?.length ? ' of any other type' : '';
+  return `_id${of} in [${show(r.lower, '-∞')}, ${show(r.upper, '∞')})`;
+}
+
+/** The ranges of a collection with `_id`s of several types: one per bracket present, then every other type. */
+export function typedRanges(present: string[]): MongoRange[] {
+  const out: MongoRange[] = ID_BRACKETS.filter((b) => present.includes(b.name)).map((b) => ({ kind: 'mongo-id', lower: null, upper: null, types: b.types }));
+  out.push({ kind: 'mongo-id', lower: null, upper: null, whole: true, notTypes: ID_BRACKETS.flatMap((b) => b.types) });
+  return out;
 }
 
 /** Boundaries from a sorted sample of `_id`s: every `step`-th, deduplicated, as ranges covering everything. */

@@ -19,7 +19,7 @@ import { selectTables } from '../../core/selection.js';
 import { MONGO_SNAPSHOT_SOURCE_CAPABILITIES } from './capabilities.js';
 import { digestDocuments, MONGO_CHECKSUM_KIND } from './checksum.js';
 import { databaseOfUrl, mongoClient } from './connect.js';
-import { asMongoRange, idBound, rangeFilter, rangeLabel, rangesFromSample, withCursor, type MongoRange } from './ranges.js';
+import { asMongoRange, ID_BRACKETS, idBound, rangeFilter, rangeLabel, rangesFromSample, typedRanges, withCursor, type MongoRange } from './ranges.js';
 
 const SYSTEM_DBS = new Set(['admin', 'local', 'config']);
 /** Sampled `_id`s per planned range: enough for even boundaries, bounded for huge collections. */
@@ -27,7 +27,7 @@ const SAMPLES_PER_RANGE = 64;
 const MAX_SAMPLES = 100_000;
 
 /** Comparison "brackets": numbers compare across their types, strings with symbols; other types only with themselves. */
-function bracketOf(v: unknown): string {
+export function bracketOf(v: unknown): string {
   if (typeof v === 'number') return 'number';
   if (typeof v === 'string') return 'string';
   const t = (v as { _bsontype?: string } | null)?._bsontype;
@@ -38,8 +38,23 @@ function bracketOf(v: unknown): string {
   return t ?? (v === null ? 'null' : typeof v);
 }
 
-/** What a MongoDB target needs to rebuild the collection's secondary indexes after the load. */
-export type MongoCollectionExtra = { engine: 'mongodb'; indexes: { name: string; spec: Json }[] };
+/**
+ * How a collection is split, before any sample: `one` range for a collection no larger than one range (the
+ * small-collection guard: no sample, no bounds), `whole` when its smallest and largest `_id` are of different
+ * comparison brackets (bounds would miss the other types), else `sample` (ranges from sampled quantiles).
+ */
+export function splitKind(estimatedRows: number, rowsPerRange: number, minId: unknown, maxId: unknown): 'one' | 'whole' | 'sample' {
+  if (estimatedRows <= rowsPerRange) return 'one';
+  if (minId === undefined || maxId === undefined || bracketOf(minId) !== bracketOf(maxId)) return 'whole';
+  return 'sample';
+}
+
+/**
+ * What a MongoDB target needs: the secondary indexes to build after the load, and the collection's default
+ * collation (string `_id` ranges compare under it: the target collection must have the same, or a range delete there
+ * would cover other documents than the source's range held).
+ */
+export type MongoCollectionExtra = { engine: 'mongodb'; indexes: { name: string; spec: Json }[]; collation?: Json };
 
 export class MongoSnapshotSource implements SnapshotSource, Checksums {
   readonly capabilities = MONGO_SNAPSHOT_SOURCE_CAPABILITIES;
@@ -80,7 +95,9 @@ export class MongoSnapshotSource implements SnapshotSource, Checksums {
           const { v: _v, ns: _ns, ...spec } = ix as Document;
           return { name: String(ix.name), spec: idBound(spec) };
         });
-      const extra: MongoCollectionExtra = { engine: 'mongodb', indexes };
+      const [info] = await this.client.db(source.schema).listCollections({ name: source.name }).toArray();
+      const collation = (info as { options?: Document } | undefined)?.options?.collation as Document | undefined;
+      const extra: MongoCollectionExtra = { engine: 'mongodb', indexes, ...(collation ? { collation: idBound(collation) } : {}) };
       out.push({
         source,
         target,
@@ -96,17 +113,21 @@ export class MongoSnapshotSource implements SnapshotSource, Checksums {
 
   async planRanges(table: TableSchema, rowsPerRange: number): Promise<PlannedRange[]> {
     const n = table.estimatedRows;
-    const whole = (why: boolean): PlannedRange[] => {
-      const range: MongoRange = { kind: 'mongo-id', lower: null, upper: null, ...(why ? { whole: true } : {}) };
-      return [{ range: range as Json, label: why ? '_id: all (several _id types: one range)' : rangeLabel(range), estimatedRows: n }];
-    };
     // Small collection guard: one range, no sample.
-    if (n <= rowsPerRange) return whole(false);
+    if (splitKind(n, rowsPerRange, null, null) === 'one') {
+      const range: MongoRange = { kind: 'mongo-id', lower: null, upper: null };
+      return [{ range: range as Json, label: rangeLabel(range), estimatedRows: n }];
+    }
     const coll = this.coll(table.source);
     const [min] = await coll.find({}, { ...EXACT_BSON, projection: { _id: 1 } }).sort({ _id: 1 }).limit(1).toArray();
     const [max] = await coll.find({}, { ...EXACT_BSON, projection: { _id: 1 } }).sort({ _id: -1 }).limit(1).toArray();
     // Brackets are contiguous in the sort order: same bracket at both ends means every _id is in it.
-    if (!min || !max || bracketOf(min._id) !== bracketOf(max._id)) return whole(true);
+    if (splitKind(n, rowsPerRange, min?._id, max?._id) === 'whole') {
+      // Several types: one range per bracket present (an indexed `$type` lookup each), chunked like any other.
+      const present: string[] = [];
+      for (const b of ID_BRACKETS) if (await coll.findOne({ _id: { $type: b.types } } as Document, { projection: { _id: 1 } })) present.push(b.name);
+      return typedRanges(present).map((r) => ({ range: r as Json, label: rangeLabel(r), estimatedRows: r.whole ? 0 : Math.round(n / Math.max(1, present.length)) }));
+    }
     const count = Math.ceil(n / rowsPerRange);
     const size = Math.min(MAX_SAMPLES, n, count * SAMPLES_PER_RANGE);
     const sample = await coll.aggregate([{ $sample: { size } }, { $project: { _id: 1 } }, { $sort: { _id: 1 } }], { ...EXACT_BSON, allowDiskUse: true }).toArray();

@@ -20,6 +20,19 @@ import { TargetNames } from './target-names.js';
 
 const NAMESPACE_EXISTS = 48;
 
+/** Collation fields that change how strings compare (listCollections fills in the rest with their defaults). */
+const ORDERING_FIELDS = ['locale', 'strength', 'caseLevel', 'caseFirst', 'numericOrdering', 'alternate', 'maxVariable', 'backwards'];
+
+/**
+ * Do two default collations (listCollections `options.collation`, absent for the simple binary one) order strings the
+ * same? Fields one side leaves out (another server version) are not compared.
+ */
+export function sameCollation(a: Document | undefined, b: Document | undefined): boolean {
+  const simple = (c: Document | undefined) => !c || c.locale === 'simple';
+  if (simple(a) || simple(b)) return simple(a) && simple(b);
+  return ORDERING_FIELDS.every((f) => a![f] === undefined || b![f] === undefined || String(a![f]) === String(b![f]));
+}
+
 export class MongoSnapshotTarget implements SnapshotTarget, Checksums {
   readonly accepts = [MONGO_DOCS] as const;
   readonly capabilities = MONGO_SNAPSHOT_TARGET_CAPABILITIES;
@@ -41,6 +54,19 @@ export class MongoSnapshotTarget implements SnapshotTarget, Checksums {
       if (other) throw new ConfigError(`${other} and ${tableKey(t.source)} would both land in MongoDB collection ${key}`, 'give one of them another name with `rename`');
       seen.set(key, tableKey(t.source));
       const coll = this.names.collection(t);
+      const extra = t.extra as MongoCollectionExtra | null;
+      if (extra?.engine === 'mongodb') {
+        // `_id` ranges of string keys compare under the collection's collation: both sides must order them alike.
+        const [info] = await this.client.db(p.db).listCollections({ name: p.coll }).toArray();
+        const have = (info as { options?: Document } | undefined)?.options?.collation as Document | undefined;
+        const want = extra.collation ? (fromCanonical(JSON.stringify(extra.collation)) as Document) : undefined;
+        if (info && !sameCollation(have, want)) {
+          throw new ConfigError(
+            `target collection ${key} exists with collation ${JSON.stringify(have ?? 'simple')}, the source's is ${JSON.stringify(want ?? 'simple')}: \`_id\` ranges would not cover the same documents on both sides`,
+            'drop the target collection (Ferry creates it with the source\'s collation), or copy into another one with `rename`',
+          );
+        }
+      }
       if (opts.truncate) {
         await coll.deleteMany({});
         continue;
@@ -58,7 +84,10 @@ export class MongoSnapshotTarget implements SnapshotTarget, Checksums {
   async createTables(_flow: string, tables: TableSchema[]): Promise<void> {
     for (const t of tables) {
       const p = this.names.place(t);
-      await this.client.db(p.db).createCollection(p.coll).catch((err: { code?: number }) => {
+      // A MongoDB source's default collation comes along: `_id` range deletes must cover what the source's range did.
+      const extra = t.extra as MongoCollectionExtra | null;
+      const collation = extra?.engine === 'mongodb' && extra.collation ? (fromCanonical(JSON.stringify(extra.collation)) as Document) : undefined;
+      await this.client.db(p.db).createCollection(p.coll, collation ? { collation: collation as never } : {}).catch((err: { code?: number }) => {
         if (err.code !== NAMESPACE_EXISTS) throw err;
       });
     }

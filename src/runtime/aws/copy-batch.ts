@@ -15,6 +15,7 @@ import { silentProgress, type ProgressSink } from '../../core/progress.js';
 import { processJob, retryDelayMs } from '../../core/snapshot/process-job.js';
 import { snapshotBuckets, throttledSource, type SnapshotLimits } from '../../core/throttle.js';
 import type { AwsContext } from './context.js';
+import { AWS_CONFIG } from './activities.js';
 
 /** Connections one copy invocation opens to each database (the connection budget counts these). */
 export const COPY_CONNECTIONS_PER_SIDE = 1;
@@ -55,14 +56,27 @@ export interface CopyBatchOptions {
  */
 export class CopyWorker {
   private adapters: { source: SnapshotSource; target: SnapshotTarget } | undefined;
-  private readonly flows = new Map<string, { flow: FlowRecord; tables: Map<string, TableSchema>; buckets: ReturnType<typeof snapshotBuckets> }>();
+  /** The MongoDB → PostgreSQL column mapping the open adapters were made with (JSON), for a MongoDB endpoint. */
+  private adaptersMapping = '{}';
+  private readonly flows = new Map<string, { flow: FlowRecord; tables: Map<string, TableSchema>; buckets: ReturnType<typeof snapshotBuckets>; mongoToPg: unknown }>();
 
   constructor(private readonly ctx: AwsContext) {}
 
-  private connect() {
+  /**
+   * `mongoToPg`: the flow's declared MongoDB → PostgreSQL columns, from the config Plan stored (the secrets hold only
+   * the URLs): without it a MongoDB → PostgreSQL copy would write `(_id, doc)` rows into the mapped table.
+   */
+  private async connect(mongoToPg: unknown = undefined) {
+    const mapping = JSON.stringify(mongoToPg ?? {});
+    if (this.adapters && mapping !== this.adaptersMapping) await this.close();
     if (!this.adapters) {
       const { sourceUrl, targetUrl } = this.ctx.settings;
-      const config = parseConfig({ source: { url: sourceUrl }, target: { url: targetUrl } }, {}, 'deployment secrets');
+      const config = parseConfig(
+        { source: { url: sourceUrl }, target: { url: targetUrl }, ...(mongoToPg !== undefined ? { mongoToPg } : {}) },
+        {},
+        'deployment secrets',
+      );
+      this.adaptersMapping = mapping;
       // A MongoDB endpoint (additive): the Lambda copies `_id` ranges through engines.ts's adapters and codecs.
       this.adapters = hasMongoEndpoint(config)
         ? openFlowAdapters(config, { cdc: false, warn: () => {}, heartbeatMs: 0 })
@@ -81,7 +95,10 @@ export class CopyWorker {
       if (!flow) throw new Error(`flow ${id} is not in the state store`);
       const limits = (flow.summary as { limits?: SnapshotLimits } | null)?.limits;
       // One pair of buckets per container and flow: a warm container's invocations run one after another.
-      f = { flow, tables: new Map(flow.tables.map((t) => [tableKey(t.source), t])), buckets: snapshotBuckets(limits, share) };
+      // Only MongoDB → PostgreSQL flows have one (the config schema refuses it elsewhere).
+      const stored = (await this.ctx.store.getCheckpoint(id, AWS_CONFIG)) as { mongoToPg?: unknown } | undefined;
+      const mongoToPg = stored?.mongoToPg && Object.keys(stored.mongoToPg as object).length ? stored.mongoToPg : undefined;
+      f = { flow, tables: new Map(flow.tables.map((t) => [tableKey(t.source), t])), buckets: snapshotBuckets(limits, share), mongoToPg };
       this.flows.set(id, f);
     }
     return f;
@@ -111,7 +128,7 @@ export class CopyWorker {
     // Less than this and even one chunk would be cut before it could commit. (One chunk always runs, however close
     // the no-new-chunk deadline; the abort bounds it.)
     if (opts.remainingMs() < abortMargin * 2) throw new Error('not started: too little time left in this invocation');
-    const { flow, tables, buckets } = await this.flow(job.flow, opts.copyConcurrency ?? 1);
+    const { flow, tables, buckets, mongoToPg } = await this.flow(job.flow, opts.copyConcurrency ?? 1);
     const summary = flow.summary as { batchRows?: number; maxAttempts?: number };
     const maxAttempts = summary.maxAttempts ?? 5;
     const store = this.ctx.store;
@@ -120,7 +137,7 @@ export class CopyWorker {
       await store.failJob(job.flow, job.id, `gave up after ${maxAttempts} deliveries without completing`, true);
       return 'failed';
     }
-    const { source: pgSource, target } = this.connect();
+    const { source: pgSource, target } = await this.connect(mongoToPg);
     const source = throttledSource(pgSource, buckets);
     const outcome = await processJob({ source, target, store, progress: opts.progress ?? silentProgress, tables }, job, delivery.receiveCount, {
       owner: opts.owner,

@@ -10,6 +10,8 @@ import { FerryError } from '../../../core/errors.js';
 
 export const HISTORY_LOST = 286;
 export const CHANGE_STREAM_FATAL = 280;
+/** BSONObjectTooLarge: a change event over 16 MB on a server without $changeStreamSplitLargeEvent. */
+export const OBJECT_TOO_LARGE = 10334;
 
 export class ChangeStreamHistoryLostError extends FerryError {
   constructor(detail: string, cause?: unknown) {
@@ -41,6 +43,12 @@ export function translateStreamError(err: unknown): unknown {
   }
   if (e.code === CHANGE_STREAM_FATAL || e.codeName === 'ChangeStreamFatalError') {
     return new ChangeStreamHistoryLostError(`error ${CHANGE_STREAM_FATAL} ChangeStreamFatalError: ${String(e.message)}`, err);
+  }
+  if (e.code === OBJECT_TOO_LARGE || e.codeName === 'BSONObjectTooLarge') {
+    return new FerryError(
+      `a MongoDB change event is over 16 MB and this server cannot split it (${String(e.message)})`,
+      'upgrade the source to MongoDB 6.0.9 / 7.0 or later (Ferry then reassembles $changeStreamSplitLargeEvent fragments), or make the document smaller (an update event carries the whole document and its changed fields, so a document near 16 MB overflows it)',
+    );
   }
   return err;
 }

@@ -8,7 +8,8 @@
  *   whole document by `_id` (`insert` for an insert, `update` with `old: null` otherwise);
  * - an update whose looked-up document is null (it was deleted after the update) is skipped: the delete follows;
  * - delete becomes a delete by `_id`.
- * drop, rename, dropDatabase and invalidate of a selected collection stop the stream with an error naming it. Other
+ * drop, rename (from or onto a selected collection), dropDatabase and invalidate of a selected collection stop the
+ * stream with an error naming it. Other
  * events (DDL with showExpandedEvents, collections outside the flow) are skipped.
  */
 import type { Document } from 'bson';
@@ -50,6 +51,15 @@ export function convertEvent(event: Document, ctx: EventContext): Converted {
     const hit = [...ctx.selected].filter((k) => k.startsWith(`${db}.`));
     if (hit.length) throw new CollectionGoneError(hit.join(', '), `was dropped with its database ${db}`);
     return { kind: 'skip', reason: `database ${db} is not part of the flow` };
+  }
+  if (op === 'rename') {
+    // Onto a selected collection: `renameCollection` with dropTarget, or an aggregation's `$out` (which writes a
+    // temporary collection and renames it over the target). The selected collection's documents were replaced
+    // wholesale, with no event per document: the flow cannot follow that.
+    const to = nsKey(event.to);
+    if (to !== undefined && ctx.selected.has(to) && to !== table) {
+      throw new CollectionGoneError(to, `was replaced by ${table ?? 'another collection'} renamed onto it (renameCollection with dropTarget, or an aggregation's $out)`);
+    }
   }
   if (table === undefined || !ctx.selected.has(table)) return { kind: 'skip', reason: `${table ?? '?'} is not part of the flow` };
   switch (op) {

@@ -28,6 +28,13 @@ export interface MongoStreamServer {
   open(opts: OpenStream): Promise<ChangeStreamCursor>;
   /** Deployment, privileges, oplog window and pre-image checks (preflight.ts); returns the full-document mode to use. */
   preflight(tables: TableSchema[]): Promise<FullDocumentMode>;
+  /**
+   * Wait until the majority-committed data includes cluster time `at` (a `majority` read with `afterClusterTime`
+   * on each collection). A fresh stream's start token stands for the node's last applied write, which may not be
+   * majority-committed yet: a majority read of a range before then would miss that write, and the stream, resuming
+   * after the token, would never replay it.
+   */
+  awaitMajority(collections: TableName[], at: { t: number; i: number }): Promise<void>;
   /** Current documents with these `_id`s (majority read). */
   find(table: TableName, ids: unknown[]): Promise<Document[]>;
   close(): Promise<void>;
