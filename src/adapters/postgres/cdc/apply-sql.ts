@@ -63,7 +63,8 @@ export function identityToFix(table: TableSchema, columns: string[]): string[] {
   return columns.filter((c) => always.has(c) && !table.primaryKey.includes(c));
 }
 
-function onConflict(table: TableSchema, columns: string[]): string {
+/** `ON CONFLICT (key) DO UPDATE SET` every column given but the key and identity ALWAYS ones (keyless: nothing). */
+export function onConflict(table: TableSchema, columns: string[]): string {
   if (table.primaryKey.length === 0) return '';
   const always = alwaysIdentity(table);
   const rest = columns.filter((c) => !table.primaryKey.includes(c) && !always.has(c));
