@@ -1,6 +1,6 @@
 /**
  * Set-based apply statements with their values as array parameters: one prepared statement per table and shape,
- * `unnest($1::t1[], $2::t2[], …)` standing for the rows. Compared with literals in the statement text (VALUES lists),
+ * `SELECT unnest($1::t1[]), unnest($2::t2[]), …` standing for the rows. Compared with literals in the statement text (VALUES lists),
  * the target parses and plans each shape once per connection instead of once per call, and Ferry builds one short
  * array literal per column instead of a quoted, typed literal per value.
  *
@@ -52,13 +52,16 @@ export function arraysFit(table: TableSchema, columns: readonly string[]): boole
   return true;
 }
 
-/** `unnest($1::t1[], …) AS v(c0, …)` over `columns`, parameters numbered from $1. */
+/**
+ * The rows as a relation `v(c0, …)` over `columns`, parameters numbered from $1: one unnest per column in the select
+ * list, where they run in lockstep. Not `FROM unnest($1, $2, …)`: in FROM a composite element type is expanded
+ * into its fields, shifting every column after it. `withOrdinality` adds `i`, each row's position (1-based).
+ */
 function unnest(table: TableSchema, columns: readonly string[], withOrdinality = false): string {
   const byName = new Map<string, ColumnSchema>(table.columns.map((c) => [c.name, c]));
-  const args = columns.map((c, i) => `$${i + 1}::${byName.get(c)!.type}[]`).join(', ');
-  const aliases = columns.map((_, i) => `c${i}`);
-  if (withOrdinality) aliases.push('i');
-  return `unnest(${args})${withOrdinality ? ' WITH ORDINALITY' : ''} AS v(${aliases.join(', ')})`;
+  const cols = columns.map((c, i) => `unnest($${i + 1}::${byName.get(c)!.type}[]) AS c${i}`);
+  if (withOrdinality) cols.push(`generate_subscripts($1::${byName.get(columns[0]!)!.type}[], 1) AS i`);
+  return `(SELECT ${cols.join(', ')}) AS v`;
 }
 
 const keyMatch = (table: TableSchema, alias: string) => table.primaryKey.map((c, i) => `${alias}.${ident(c)} = v.c${i}`).join(' AND ');

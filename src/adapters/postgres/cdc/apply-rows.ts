@@ -28,6 +28,7 @@ import { columnList, ident, qualified } from '../sql.js';
 import * as arr from './apply-arrays.js';
 import * as sql from './apply-sql.js';
 import { keyString } from './apply-fold.js';
+import { copyChunks } from './apply-copy.js';
 
 /** Whole-row runs at least this long are COPYed; shorter ones are one upsert statement. */
 export const COPY_ROWS = 1000;
@@ -65,14 +66,14 @@ export class PgRowWriter {
       return;
     }
     if (!keyed) {
-      await this.copyInto(qualified(table.target), columns, unique);
+      await this.copyInto(table, qualified(table.target), columns, unique);
       return;
     }
     // Fast path: new rows are the common case. If any key already exists (a replay), the savepoint undoes the
     // attempt and the upsert through a staging table runs instead.
     await this.client.query('SAVEPOINT ferry_insert');
     try {
-      await this.copyInto(qualified(table.target), columns, unique);
+      await this.copyInto(table, qualified(table.target), columns, unique);
       await this.client.query('RELEASE SAVEPOINT ferry_insert');
       return;
     } catch (err) {
@@ -81,7 +82,7 @@ export class PgRowWriter {
     }
     const last = distinct ? lastPerKey(table, rows) : unique;
     const stage = await this.stage(table);
-    await this.copyInto(stage, columns, last);
+    await this.copyInto(table, stage, columns, last);
     await this.client.query(sql.upsertFromStage(table, stage, columns));
     await this.client.query(`TRUNCATE ${stage}`);
     await this.fixIdentity(table, identity, last);
@@ -118,9 +119,9 @@ export class PgRowWriter {
     return name;
   }
 
-  private async copyInto(target: string, columns: string[], rows: RowImage[]): Promise<void> {
-    const copy = this.client.query(copyStreams.from(`COPY ${target} (${columnList(columns)}) FROM STDIN`));
-    await pipeline(Readable.from(sql.copyChunks(columns, rows, COPY_CHUNK)), copy);
+  private async copyInto(table: TableSchema, into: string, columns: string[], rows: RowImage[]): Promise<void> {
+    const copy = this.client.query(copyStreams.from(`COPY ${into} (${columnList(columns)}) FROM STDIN`));
+    await pipeline(Readable.from(copyChunks(table, columns, rows, COPY_CHUNK)), copy);
   }
 
   async deleteRows(table: TableSchema, olds: RowImage[]): Promise<void> {
