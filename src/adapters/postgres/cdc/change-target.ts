@@ -30,7 +30,7 @@ import type { ApplyBatch, ChangeTarget, MissingRow } from '../../../core/ports/c
 import { PgPool } from '../pool.js';
 import { applyError, refusedByDatabase } from './apply-error.js';
 import { BEGIN_AS_REPLICA, replicaRoleError } from '../replica-role.js';
-import { ident, qualified } from '../sql.js';
+import { ident, literal, qualified } from '../sql.js';
 import * as sql from './apply-sql.js';
 import { fold, type Fold } from './apply-fold.js';
 import { COPY_ROWS, PgRowWriter } from './apply-rows.js';
@@ -277,12 +277,11 @@ class PgApplyBatch implements ApplyBatch {
 
   async commit(position: Position): Promise<void> {
     try {
+      // One round trip: the position and the COMMIT in one simple query (an error in the first skips the second).
       await this.client.query(
-        `INSERT INTO _ferry.cdc_position (flow, position) VALUES ($1, $2)
-         ON CONFLICT (flow) DO UPDATE SET position = EXCLUDED.position, updated_at = now()`,
-        [this.flow, position as string],
+        `INSERT INTO _ferry.cdc_position (flow, position) VALUES (${literal(this.flow)}, ${literal(typeof position === 'string' ? position : JSON.stringify(position))})
+         ON CONFLICT (flow) DO UPDATE SET position = EXCLUDED.position, updated_at = now(); COMMIT`,
       );
-      await this.client.query('COMMIT');
     } catch (err) {
       await this.rollback(err as Error);
       throw err;
