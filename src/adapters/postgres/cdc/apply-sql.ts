@@ -63,7 +63,8 @@ export function identityToFix(table: TableSchema, columns: string[]): string[] {
   return columns.filter((c) => always.has(c) && !table.primaryKey.includes(c));
 }
 
-function onConflict(table: TableSchema, columns: string[]): string {
+/** `ON CONFLICT (key) DO UPDATE SET` every column given but the key and identity ALWAYS ones (keyless: nothing). */
+export function onConflict(table: TableSchema, columns: string[]): string {
   if (table.primaryKey.length === 0) return '';
   const always = alwaysIdentity(table);
   const rest = columns.filter((c) => !table.primaryKey.includes(c) && !always.has(c));
@@ -156,34 +157,4 @@ export function matchOldRow(table: TableSchema, old: RowImage): string {
 
 export function truncate(tables: TableSchema[], cascade: boolean, restartIdentity: boolean): string {
   return `TRUNCATE ${tables.map(targetRelation).join(', ')}${restartIdentity ? ' RESTART IDENTITY' : ''}${cascade ? ' CASCADE' : ''}`;
-}
-
-const COPY_SPECIAL = /[\\\t\n\r]/;
-const COPY_ESCAPE = /[\\\t\n\r]/g;
-const escapeChar = (ch: string) => (ch === '\\' ? '\\\\' : ch === '\t' ? '\\t' : ch === '\n' ? '\\n' : '\\r');
-
-/** One value in COPY text format: backslash, tab, newline and CR escaped (most values have none: tested first). */
-function copyValue(v: string | null | undefined): string {
-  if (v == null) return '\\N';
-  return COPY_SPECIAL.test(v) ? v.replace(COPY_ESCAPE, escapeChar) : v;
-}
-
-/** COPY text format for one row: the text forms with \\, tab, newline and CR escaped; NULL as \\N. */
-export function copyLine(columns: string[], row: RowImage): string {
-  let line = copyValue(row[columns[0]!]);
-  for (let i = 1; i < columns.length; i++) line += `\t${copyValue(row[columns[i]!])}`;
-  return `${line}\n`;
-}
-
-/** COPY text data for rows, in pieces of about `size` characters (one string per piece, no per-row array). */
-export function* copyChunks(columns: string[], rows: RowImage[], size: number): Generator<string> {
-  let buf = '';
-  for (const r of rows) {
-    buf += copyLine(columns, r);
-    if (buf.length >= size) {
-      yield buf;
-      buf = '';
-    }
-  }
-  if (buf) yield buf;
 }

@@ -9,10 +9,11 @@
  * Changes are applied set-based. On a table whose only immediate unique constraint is its primary key, a stretch
  * of changes (across tables, up to a truncate, a key move or a change of another kind of table) is folded per key
  * into its net effect (apply-fold.ts): one DELETE for the keys deleted, one upsert (COPY into the table when the run
- * is large, through a staging table on a replay) for the whole rows, one UPDATE … FROM (VALUES …) per set of present
+ * is large, through a staging table on a replay) for the whole rows, one UPDATE … FROM unnest(…) per set of present
  * columns; only each key's order matters there, and it is kept. A run of inserts that ends the call goes straight to
  * COPY. Other tables are applied in runs: consecutive inserts into one table become one upsert, consecutive deletes
- * one DELETE … IN, consecutive updates of the same columns one UPDATE … FROM (VALUES …). Runs keep the source order
+ * one DELETE, consecutive updates of the same columns one UPDATE. How each set reaches the target (COPY, prepared
+ * statements with array parameters, literals) is apply-rows.ts's business. Runs keep the source order
  * between them, and within a run the last change of a key wins, which is what applying them one by one would leave.
  * Merging can change the outcome in one way only: one statement checks a non-deferrable unique index (or exclusion
  * constraint) row by row, so a swap that the source did through a temporary value, in several statements, can fail
@@ -22,10 +23,6 @@
  */
 import type { WrappedBatch } from '../../../core/cdc/controlled-target.js';
 import type pg from 'pg';
-import copyStreams from 'pg-copy-streams';
-import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { EndpointConfig } from '../../../config/schema.js';
 import { tableKey, type Position, type TableSchema } from '../../../core/model.js';
 import type { Change, RowImage } from '../../../core/ports/change-source.js';
@@ -33,11 +30,10 @@ import type { ApplyBatch, ChangeTarget, MissingRow } from '../../../core/ports/c
 import { PgPool } from '../pool.js';
 import { applyError, refusedByDatabase } from './apply-error.js';
 import { BEGIN_AS_REPLICA, replicaRoleError } from '../replica-role.js';
-import { copiedColumns } from '../copy-format.js';
-import { columnList, ident, qualified } from '../sql.js';
+import { ident, literal, qualified } from '../sql.js';
 import * as sql from './apply-sql.js';
 import { fold, type Fold } from './apply-fold.js';
-import { targetRelation } from '../ranges.js';
+import { COPY_ROWS, PgRowWriter } from './apply-rows.js';
 import { PG_CHANGE_TARGET_CAPABILITIES } from '../capabilities.js';
 
 export const CDC_POSITION_DDL = [
@@ -45,11 +41,11 @@ export const CDC_POSITION_DDL = [
   `CREATE TABLE IF NOT EXISTS _ferry.cdc_position (flow text PRIMARY KEY, position text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`,
 ];
 
-/** Runs at least this long go through COPY into a staging table; shorter ones are one INSERT … VALUES. */
-const STAGE_THRESHOLD = 200;
-const STATEMENT_ROWS = 1000;
-/** COPY data is sent in pieces of about this many characters (the server parses one while the next is built). */
-const COPY_CHUNK = 256 << 10;
+/**
+ * Each batch plans its prepared statements generically (apply-arrays.ts says why): set with the BEGIN, no extra
+ * round trip; plan_cache_mode exists from PostgreSQL 12 on.
+ */
+const GENERIC_PLANS = 'SET LOCAL plan_cache_mode = force_generic_plan';
 
 export class PgChangeTarget implements ChangeTarget {
   readonly capabilities = PG_CHANGE_TARGET_CAPABILITIES;
@@ -67,10 +63,17 @@ export class PgChangeTarget implements ChangeTarget {
     });
   }
 
+  /** Does the target know plan_cache_mode (PostgreSQL 12+)? Asked once. */
+  private generic: boolean | undefined;
+
   async begin(flow: string, tables: TableSchema[]): Promise<ApplyBatch> {
     const c = await this.pool.client();
     try {
-      await c.query(BEGIN_AS_REPLICA);
+      if (this.generic === undefined) {
+        const { rows } = await c.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
+        this.generic = Number(rows[0]?.v) >= 120000;
+      }
+      await c.query(this.generic ? `${BEGIN_AS_REPLICA}; ${GENERIC_PLANS}` : BEGIN_AS_REPLICA);
     } catch (err) {
       await c.query('ROLLBACK').catch(() => {});
       c.release(err as Error);
@@ -91,7 +94,7 @@ export class PgChangeTarget implements ChangeTarget {
 
 class PgApplyBatch implements ApplyBatch {
   private done = false;
-  private readonly stages = new Map<string, string>();
+  private readonly rows: PgRowWriter;
 
   constructor(
     private readonly client: pg.PoolClient,
@@ -99,7 +102,9 @@ class PgApplyBatch implements ApplyBatch {
     private readonly tables: Map<string, TableSchema>,
     private readonly uniques: Map<string, boolean>,
     private readonly lastApplied: () => Promise<Position | undefined>,
-  ) {}
+  ) {
+    this.rows = new PgRowWriter(client);
+  }
 
   /** Tables added or changed while streaming (stream hooks, cdc/stream-hooks.ts): later changes use these. */
   learn(tables: TableSchema[]): void {
@@ -148,18 +153,18 @@ class PgApplyBatch implements ApplyBatch {
 
   async apply(changes: Change[], at?: Position): Promise<MissingRow[]> {
     const missing: MissingRow[] = [];
-    this.failing = undefined;
+    this.rows.failing = undefined;
     try {
       await this.learnConstraints(changes);
       for (let i = 0; i < changes.length; ) {
-        this.failing = changes[i]!;
+        this.rows.failing = changes[i]!;
         // A run of inserts into one table that ends the call (a bulk load, many one-row transactions): straight to
         // COPY, with no per-key bookkeeping (keys within it are distinct at the source; a replay falls back).
         const first = changes[i]!;
-        if (first.op === 'insert' && changes.length - i >= STAGE_THRESHOLD && insertRunEnd(changes, i) === changes.length) {
+        if (first.op === 'insert' && changes.length - i >= COPY_ROWS && insertRunEnd(changes, i) === changes.length) {
           const rows = new Array<RowImage>(changes.length - i);
           for (let k = i; k < changes.length; k++) rows[k - i] = (changes[k] as { row: RowImage }).row;
-          await this.upsertRows(this.table(first.table), rows, true);
+          await this.rows.upsertRows(this.table(first.table), rows, true);
           break;
         }
         const f = fold(changes, i, (k) => this.table(k), (t) => this.foldable(t), keyMoved);
@@ -170,15 +175,12 @@ class PgApplyBatch implements ApplyBatch {
       }
     } catch (err) {
       if (!refusedByDatabase(err)) throw err;
-      const current = this.failing;
+      const current = this.rows.failing;
       const table = current && current.op !== 'truncate' ? this.tables.get(current.table) : undefined;
       throw applyError(err, current, table, at ?? { after: await this.lastApplied() });
     }
     return missing;
   }
-
-  /** The change an error is reported against: the one being applied, or a representative of a merged statement. */
-  private failing: Change | undefined;
 
   /** Look up, once per table, what decides whether its changes may be folded (see apply-fold.ts). */
   private async learnConstraints(changes: Change[]): Promise<void> {
@@ -204,16 +206,16 @@ class PgApplyBatch implements ApplyBatch {
     for (const t of f.tables) {
       const table = tableKey(t.table.source);
       if (t.deletes.length) {
-        this.failing = { op: 'delete', table, old: t.deletes[0]! };
-        await this.deleteRows(t.table, t.deletes);
+        this.rows.failing = { op: 'delete', table, old: t.deletes[0]! };
+        await this.rows.deleteRows(t.table, t.deletes);
       }
       if (t.upserts.length) {
-        this.failing = { op: 'insert', table, row: t.upserts[0]! };
-        await this.upsertRows(t.table, t.upserts, true);
+        this.rows.failing = { op: 'insert', table, row: t.upserts[0]! };
+        await this.rows.upsertRows(t.table, t.upserts, true);
       }
       for (const group of t.updates) {
-        this.failing = { op: 'update', table, row: group[0]!, old: null };
-        missing.push(...(await this.updateRows(t.table, group)));
+        this.rows.failing = { op: 'update', table, row: group[0]!, old: null };
+        missing.push(...(await this.rows.updateRows(t.table, group, true)));
       }
     }
   }
@@ -228,7 +230,7 @@ class PgApplyBatch implements ApplyBatch {
       }
       const table = this.table(c.table);
       if (c.op === 'update' && (table.primaryKey.length === 0 || keyMoved(table, c.row, c.old))) {
-        missing.push(...(await this.updateOne(table, c.row, c.old)));
+        missing.push(...(await this.rows.updateOne(table, c.row, c.old)));
         return i + 1;
       }
       // A run: same operation, same table (and for updates, the same columns).
@@ -241,8 +243,8 @@ class PgApplyBatch implements ApplyBatch {
         j++;
       }
       const run = changes.slice(i, j);
-      if (c.op === 'insert') await this.upsertRows(table, run.map((x) => (x as { row: RowImage }).row));
-      else if (c.op === 'delete') await this.deleteRows(table, run.map((x) => (x as { old: RowImage }).old));
+      if (c.op === 'insert') await this.rows.upsertRows(table, run.map((x) => (x as { row: RowImage }).row));
+      else if (c.op === 'delete') await this.rows.deleteRows(table, run.map((x) => (x as { old: RowImage }).old));
       else missing.push(...(await this.updateRun(table, run.map((x) => (x as { row: RowImage }).row))));
       return j;
     }
@@ -253,10 +255,10 @@ class PgApplyBatch implements ApplyBatch {
    * not (see the header): then the run is replayed one change at a time, in order.
    */
   private async updateRun(table: TableSchema, rows: RowImage[]): Promise<MissingRow[]> {
-    if (rows.length < 2 || !(await this.hasOtherUnique(table))) return this.updateRows(table, rows);
+    if (rows.length < 2 || !(await this.hasOtherUnique(table))) return this.rows.updateRows(table, rows);
     await this.client.query('SAVEPOINT ferry_update_run');
     try {
-      const missing = await this.updateRows(table, rows);
+      const missing = await this.rows.updateRows(table, rows);
       await this.client.query('RELEASE SAVEPOINT ferry_update_run');
       return missing;
     } catch (err) {
@@ -265,164 +267,21 @@ class PgApplyBatch implements ApplyBatch {
       await this.client.query('ROLLBACK TO SAVEPOINT ferry_update_run');
     }
     const missing: MissingRow[] = [];
-    for (const r of rows) missing.push(...(await this.updateRows(table, [r])));
+    for (const r of rows) missing.push(...(await this.rows.updateRows(table, [r])));
     return missing;
   }
 
   async upsert(tableKeyName: string, rows: RowImage[]): Promise<void> {
-    await this.upsertRows(this.table(tableKeyName), rows);
-  }
-
-  /**
-   * Upsert whole rows. `distinct`: the caller knows no key repeats (a run of inserts straight from the source), so
-   * the COPY fast path takes the rows as they are; should one repeat after all, the fallback removes the repeats.
-   */
-  private async upsertRows(table: TableSchema, rows: RowImage[], distinct = false): Promise<void> {
-    if (rows.length === 0) return;
-    const columns = copiedColumns(table).filter((c) => c in rows[0]!);
-    const identity = sql.identityToFix(table, columns);
-    if (rows.length < STAGE_THRESHOLD || table.primaryKey.length === 0) {
-      const unique = lastPerKey(table, rows);
-      if (unique.length < STAGE_THRESHOLD) {
-        for (let i = 0; i < unique.length; i += STATEMENT_ROWS) {
-          await this.client.query(sql.upsertValues(table, columns, unique.slice(i, i + STATEMENT_ROWS)));
-        }
-        await this.fixIdentity(table, identity, unique);
-        return;
-      }
-      if (table.primaryKey.length === 0) {
-        await this.copyInto(qualified(table.target), columns, unique);
-        return;
-      }
-      rows = unique;
-      distinct = true;
-    }
-    // Fast path: new rows are the common case, and a plain COPY is about three times cheaper than an upsert.
-    // If any key already exists (a replay), the savepoint undoes the attempt and the upsert below runs instead.
-    const source = distinct ? rows : lastPerKey(table, rows);
-    await this.client.query('SAVEPOINT ferry_insert');
-    try {
-      await this.copyInto(qualified(table.target), columns, source);
-      await this.client.query('RELEASE SAVEPOINT ferry_insert');
-      return;
-    } catch (err) {
-      if ((err as { code?: string }).code !== '23505') throw this.locate(err, table, source);
-      await this.client.query('ROLLBACK TO SAVEPOINT ferry_insert');
-    }
-    const unique = distinct ? lastPerKey(table, rows) : source;
-    const stage = await this.stage(table);
-    await this.copyInto(stage, columns, unique);
-    await this.client.query(sql.upsertFromStage(table, stage, columns));
-    await this.client.query(`TRUNCATE ${stage}`);
-    await this.fixIdentity(table, identity, unique);
-  }
-
-  /** A COPY the target refused names its line: report the change of that row (not the run's first). */
-  private locate(err: unknown, table: TableSchema, rows: RowImage[]): unknown {
-    const line = /, line (\d+)/.exec((err as { where?: string }).where ?? '');
-    const row = line ? rows[Number(line[1]) - 1] : undefined;
-    if (row) this.failing = { op: 'insert', table: tableKey(table.source), row };
-    return err;
-  }
-
-  /** Identity ALWAYS values an upsert or update could not assign (see apply-sql.ts). */
-  private async fixIdentity(table: TableSchema, identity: string[], rows: RowImage[]): Promise<void> {
-    if (identity.length === 0 || table.primaryKey.length === 0) return;
-    for (let i = 0; i < rows.length; i += STATEMENT_ROWS) {
-      await this.client.query(sql.fixIdentity(table, identity, rows.slice(i, i + STATEMENT_ROWS)));
-    }
-  }
-
-  /** A temporary table shaped like the target table, created once per connection. */
-  private async stage(table: TableSchema): Promise<string> {
-    const key = tableKey(table.target);
-    let name = this.stages.get(key);
-    if (!name) {
-      // The column list is part of the name: a column added while streaming needs a stage of the new shape, and a
-      // temporary table of the old shape can outlive this batch on the same pooled connection.
-      const shape = createHash('sha1').update(table.columns.map((c) => `${c.name}\u0000${c.type}`).join('\u0001')).digest('hex').slice(0, 8);
-      name = `pg_temp.${ident(`_ferry_stage_${Buffer.from(key).toString('hex').slice(0, 40)}_${shape}`)}`;
-      await this.client.query(`CREATE TEMP TABLE IF NOT EXISTS ${name} (LIKE ${qualified(table.target)})`);
-      this.stages.set(key, name);
-    }
-    return name;
-  }
-
-  private async copyInto(target: string, columns: string[], rows: RowImage[]): Promise<void> {
-    const copy = this.client.query(copyStreams.from(`COPY ${target} (${columnList(columns)}) FROM STDIN`));
-    await pipeline(Readable.from(sql.copyChunks(columns, rows, COPY_CHUNK)), copy);
-  }
-
-  private async deleteRows(table: TableSchema, olds: RowImage[]): Promise<void> {
-    if (table.primaryKey.length === 0) {
-      for (const old of olds) await this.client.query(`DELETE FROM ${targetRelation(table)} WHERE ${sql.matchOldRow(table, old)}`);
-      return;
-    }
-    const keys = olds.map((o) => sql.keyOf(table, o)).filter((k): k is string[] => k !== undefined);
-    for (let i = 0; i < keys.length; i += STATEMENT_ROWS) {
-      await this.client.query(sql.deleteKeys(table, keys.slice(i, i + STATEMENT_ROWS)));
-    }
-  }
-
-  /** Updates that keep their key and set the same columns. */
-  private async updateRows(table: TableSchema, rows: RowImage[]): Promise<MissingRow[]> {
-    const unique = lastPerKey(table, rows);
-    const columns = Object.keys(unique[0] ?? {});
-    const found = new Set<string>();
-    for (let i = 0; i < unique.length; i += STATEMENT_ROWS) {
-      const { rows: hit } = await this.client.query<string[]>({ text: sql.updateMany(table, columns, unique.slice(i, i + STATEMENT_ROWS)), rowMode: 'array' });
-      for (const k of hit) found.add(JSON.stringify(k));
-    }
-    await this.fixIdentity(table, sql.identityToFix(table, columns), unique.filter((r) => found.has(JSON.stringify(sql.keyOf(table, r)))));
-    const absent = unique.filter((r) => !found.has(JSON.stringify(sql.keyOf(table, r))));
-    return this.completeOrReport(table, absent);
-  }
-
-  /** Rows an update did not find: insert them when the change carries every column, else report them missing. */
-  private async completeOrReport(table: TableSchema, absent: RowImage[]): Promise<MissingRow[]> {
-    if (absent.length === 0) return [];
-    const all = copiedColumns(table);
-    const complete = absent.filter((r) => all.every((c) => c in r));
-    await this.upsertRows(table, complete);
-    return absent
-      .filter((r) => !all.every((c) => c in r))
-      .map((r) => ({ table: tableKey(table.source), key: Object.fromEntries(table.primaryKey.map((c) => [c, r[c] ?? null])) }));
-  }
-
-  /** A key change (the row moves) or any update of a keyless table (matched on its old values). */
-  private async updateOne(table: TableSchema, row: RowImage, old: RowImage | null): Promise<MissingRow[]> {
-    // ONLY: the rows of an INHERITS parent's children are changes of their own tables.
-    const target = targetRelation(table);
-    // An identity ALWAYS column cannot be assigned by UPDATE: the row is replaced instead.
-    const always = sql.alwaysIdentity(table);
-    const update = (where: string) =>
-      Object.keys(row).some((c) => always.has(c)) ? sql.replaceRow(table, row, where) : sql.updateOne(table, row, where);
-    if (table.primaryKey.length === 0) {
-      if (!old) throw new Error(`update of ${tableKey(table.source)} without its old row: the source table needs REPLICA IDENTITY FULL`);
-      const r = await this.client.query(update(sql.matchOldRow(table, old)));
-      if (r.rowCount === 0) await this.upsertRows(table, [{ ...old, ...row }]);
-      return [];
-    }
-    const oldKey = sql.keyOf(table, old!)!;
-    const newKey = sql.keyOf(table, row)!;
-    const { rowCount } = await this.client.query(`SELECT 1 FROM ${target} WHERE ${sql.keyPredicate(table, oldKey)}`);
-    if (rowCount) {
-      // Whatever holds the new key is older than this move (a later snapshot chunk): the moved row replaces it.
-      await this.client.query(`DELETE FROM ${target} WHERE ${sql.keyPredicate(table, newKey)}`);
-      await this.client.query(update(sql.keyPredicate(table, oldKey)));
-      return [];
-    }
-    return this.updateRows(table, [row]);
+    await this.rows.upsertRows(this.table(tableKeyName), rows);
   }
 
   async commit(position: Position): Promise<void> {
     try {
+      // One round trip: the position and the COMMIT in one simple query (an error in the first skips the second).
       await this.client.query(
-        `INSERT INTO _ferry.cdc_position (flow, position) VALUES ($1, $2)
-         ON CONFLICT (flow) DO UPDATE SET position = EXCLUDED.position, updated_at = now()`,
-        [this.flow, position as string],
+        `INSERT INTO _ferry.cdc_position (flow, position) VALUES (${literal(this.flow)}, ${literal(typeof position === 'string' ? position : JSON.stringify(position))})
+         ON CONFLICT (flow) DO UPDATE SET position = EXCLUDED.position, updated_at = now(); COMMIT`,
       );
-      await this.client.query('COMMIT');
     } catch (err) {
       await this.rollback(err as Error);
       throw err;
@@ -468,13 +327,4 @@ function insertRunEnd(changes: Change[], i: number): number {
 function keyMoved(table: TableSchema, row: RowImage, old: RowImage | null): boolean {
   if (!old || table.primaryKey.length === 0) return false;
   return table.primaryKey.some((c) => c in old && old[c] !== row[c]);
-}
-
-/** Keep the last row of each key, in first-seen order (keyless tables keep every row). */
-function lastPerKey(table: TableSchema, rows: RowImage[]): RowImage[] {
-  if (table.primaryKey.length === 0 || rows.length < 2) return rows;
-  const byKey = new Map<string | null | undefined, RowImage>();
-  const single = table.primaryKey.length === 1 ? table.primaryKey[0]! : undefined;
-  for (const r of rows) byKey.set(single !== undefined ? r[single] : JSON.stringify(sql.keyOf(table, r)), r);
-  return byKey.size === rows.length ? rows : [...byKey.values()];
 }

@@ -50,37 +50,25 @@
  *
  * WIRING (see NOTES.md): construct `PgStreamParts` once per streaming session, `await start()`, pass `hooks` to the
  * streamer, `run(signal)` the poller while streaming, `close()` after. The publication must use publishLeaves.
+ *
+ * FILES: this one holds the hooks for Relation messages and partition markers; stream-tables.ts the catalog poll and
+ * the hook that adds a new table; stream-tracked.ts the tracked columns and their record on the target.
  */
 import type pg from 'pg';
 import type { EndpointConfig } from '../../../config/schema.js';
-import { evolveColumns, trackTable, type ColumnStep, type TrackedTable } from '../../../core/cdc/evolve-columns.js';
+import { evolveColumns, trackTable } from '../../../core/cdc/evolve-columns.js';
 import type { HookResult, RelationInfo, StreamHooks, StreamMessage } from '../../../core/cdc/evolve-contract.js';
-import {
-  PARTS_PREFIX,
-  decodeMarker,
-  diffLeaves,
-  encodeMarker,
-  leafSchema,
-  tablesToAdd,
-  type PartsMarker,
-} from '../../../core/cdc/evolve-tables.js';
+import { decodeMarker, leafSchema, type PartsMarker } from '../../../core/cdc/evolve-tables.js';
 import { errorMessage } from '../../../core/errors.js';
 import { tableKey, type TableName, type TableSchema } from '../../../core/model.js';
 import type { ApplyBatch } from '../../../core/ports/change-target.js';
 import type { Selection } from '../../../core/ports/source.js';
-import { renameTable } from '../../../core/selection.js';
-import { queryJson, withEmptySearchPath } from '../catalog.js';
 import { connect, pgEndpoint } from '../connect.js';
-import { planOf } from '../ddl.js';
-import { parsePgTableExtra } from '../extra.js';
-import { describeTables } from '../introspect.js';
-import * as Q from '../introspect-queries.js';
-import { finalizeTables } from '../schema-target.js';
-import { applyCreate } from '../target-ddl.js';
 import { pgBatch } from './change-target.js';
-import { detachTargetPartition, ensureTargetPartition, partitionTarget, readLeaves, resyncRows } from './partitions.js';
-import { addToPublication } from './slot.js';
+import { detachTargetPartition, ensureTargetPartition, partitionTarget, resyncRows } from './partitions.js';
 import { applyColumnSteps, oidOf, pendingSteps, readCatalogColumns, readRelation, targetColumns } from './schema-evolution.js';
+import { addTable, pollCatalog, type DiscoveryState } from './stream-tables.js';
+import { describeSteps, parseKey, recordedLeaves, reconcileRoot, remap, saveTracked, type Tracked } from './stream-tracked.js';
 
 export interface PgStreamPartsOptions {
   flow: string;
@@ -95,33 +83,27 @@ export interface PgStreamPartsOptions {
   pollMs?: number;
 }
 
-interface Tracked {
-  /** The published name (`schema.name`) of this relation. */
-  key: string;
-  root: string;
-  t: TrackedTable;
-}
-
-export class PgStreamParts {
+/** The hooks' state is read by the functions of stream-tracked.ts and stream-tables.ts, hence not private. */
+export class PgStreamParts implements DiscoveryState {
   readonly hooks: StreamHooks;
   private source: pg.Client | undefined;
   /** The poller's own connection: its marker transactions must not interleave with the hooks' catalog reads. */
-  private pollConn: pg.Client | undefined;
-  private readonly roots = new Map<string, TableSchema>();
-  private readonly byOid = new Map<string, Tracked>();
+  pollConn: pg.Client | undefined;
+  readonly roots = new Map<string, TableSchema>();
+  readonly byOid = new Map<string, Tracked>();
   private readonly paused = new Map<string, string>();
   /** Leaves per partitioned root as last seen by the poller (starts from what the flow recorded). */
-  private leaves = new Map<string, TableName[]>();
+  leaves = new Map<string, TableName[]>();
   /** Roots whose columns were checked against the target table this session (see reconcile). */
-  private readonly reconciled = new Set<string>();
+  readonly reconciled = new Set<string>();
   /** Every leaf ever seen under a root (never forgotten: a message may name a leaf detached since). */
   private readonly leafRoot = new Map<string, string>();
   /** Tables announced by a marker, so one poll does not announce them again. */
-  private readonly announced = new Set<string>();
+  readonly announced = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> = Promise.resolve();
 
-  constructor(private readonly opts: PgStreamPartsOptions) {
+  constructor(readonly opts: PgStreamPartsOptions) {
     for (const t of opts.tables) this.roots.set(tableKey(t.source), t);
     this.hooks = {
       onRelation: (relation, batch) => this.onRelation(relation, batch),
@@ -129,7 +111,7 @@ export class PgStreamParts {
     };
   }
 
-  private get src(): pg.Client {
+  get src(): pg.Client {
     if (!this.source) throw new Error('PgStreamParts.start() was not called');
     return this.source;
   }
@@ -150,7 +132,7 @@ export class PgStreamParts {
    * every hook and poll would fail on them forever. Reopen whichever one broke (a failure here is a connection
    * error of its own, which the supervisor retries).
    */
-  private async live(): Promise<void> {
+  async live(): Promise<void> {
     if (this.source && this.broken.has(this.source)) {
       void this.source.end().catch(() => {});
       this.source = await this.open();
@@ -174,7 +156,7 @@ export class PgStreamParts {
     this.remember(this.leaves);
   }
 
-  private remember(leaves: ReadonlyMap<string, TableName[]>): void {
+  remember(leaves: ReadonlyMap<string, TableName[]>): void {
     for (const [root, ls] of leaves) for (const l of ls) this.leafRoot.set(tableKey(l), root);
   }
 
@@ -198,42 +180,13 @@ export class PgStreamParts {
   }
 
   /** One round of discovery: announce partitions attached/detached and tables created since the last round. */
-  async poll(): Promise<PartsMarker[]> {
-    await this.live();
-    const p = this.pollConn;
-    if (!p) throw new Error('PgStreamParts.start() was not called');
-    const markers: PartsMarker[] = [];
-    const partitioned = [...this.roots.values()].filter((t) => parsePgTableExtra(t.extra, tableKey(t.source)).partitioning);
-    const now = await readLeaves(p, partitioned.map((t) => t.source));
-    markers.push(...diffLeaves(this.leaves, now));
-    this.leaves = now;
-    this.remember(now);
-    const candidates = await withEmptySearchPath(p, () => queryJson<TableName>(p, Q.CANDIDATES));
-    const known = new Set([...this.roots.keys(), ...this.announced]);
-    for (const t of tablesToAdd(candidates, this.opts.selection, known)) markers.push({ kind: 'table-added', table: t });
-    for (const m of markers) {
-      await p.query('BEGIN');
-      try {
-        if (m.kind === 'table-added') {
-          const { rows } = await p.query<{ u: string }>(`SELECT (relpersistence = 'u')::text AS u FROM pg_class WHERE oid = to_regclass($1)`, [
-            `"${m.table.schema.replace(/"/g, '""')}"."${m.table.name.replace(/"/g, '""')}"`,
-          ]);
-          if (rows[0]?.u !== 'true') await addToPublication(p, this.opts.flow, m.table);
-          this.announced.add(tableKey(m.table));
-        }
-        await p.query(`SELECT pg_logical_emit_message(true, $1, $2)`, [PARTS_PREFIX, encodeMarker(m)]);
-        await p.query('COMMIT');
-      } catch (err) {
-        await p.query('ROLLBACK').catch(() => {});
-        throw err;
-      }
-    }
-    return markers;
+  poll(): Promise<PartsMarker[]> {
+    return pollCatalog(this);
   }
 
   // ---- hooks: run in the apply lane, in stream order, inside the open target batch ----
 
-  private pauseResult(root: string, reason: string): HookResult {
+  pauseResult(root: string, reason: string): HookResult {
     this.paused.set(root, reason);
     this.opts.warn(reason);
     const tables = [root, ...[...this.byOid.values()].filter((e) => e.root === root).map((e) => e.key)];
@@ -268,7 +221,7 @@ export class PgStreamParts {
       this.byOid.set(relation.id, entry);
     }
     if (this.paused.has(entry.root)) return;
-    await this.reconcile(pb.connection, entry.root);
+    await reconcileRoot(this, pb.connection, entry.root);
     if (entry.key !== relation.table && entry.key === entry.root) {
       // The table was renamed on the source: same OID, same target table, new source name.
       const root = { ...this.roots.get(entry.root)!, source: parseKey(relation.table) };
@@ -305,78 +258,12 @@ export class PgStreamParts {
       e.t = { ...(e === entry ? evo.table : remap(e.t, evo.steps)), schema };
       if (e.key !== entry.root) changed.push(schema);
     }
-    await this.saveTracked(pb.connection, entry.root);
+    await saveTracked(this, pb.connection, entry.root);
     this.opts.onTables?.([newRoot]);
     return this.learned(pb, [...added.filter((a) => !changed.some((c) => tableKey(c.source) === tableKey(a.source))), ...changed]);
   }
 
-  /**
-   * The first time a root is seen in a session, take its columns from the target table: the DDL a hook ran
-   * committed atomically with the flow's position, but `onTables` persisted the schema before that commit, so after
-   * a crash the recorded schema can be ahead of the target. The target is what was applied; evolving from it replays
-   * exactly the steps the target lacks.
-   */
-  private async reconcile(conn: pg.ClientBase, rootKey: string): Promise<void> {
-    if (this.reconciled.has(rootKey)) return;
-    this.reconciled.add(rootKey);
-    // What the target committed last: tracked columns with their source attnums (saveTracked), when any.
-    const saved = await loadTracked(conn, this.opts.flow);
-    const mine = [...this.byOid].filter(([id, e]) => e.root === rootKey && saved.has(id));
-    if (mine.length > 0) {
-      const [sampleId] = mine.find(([, e]) => e.key === rootKey) ?? mine[0]!;
-      const last = saved.get(sampleId)!.schema;
-      const fixed: TableSchema = { ...this.roots.get(rootKey)!, columns: last.columns, primaryKey: last.primaryKey };
-      this.roots.set(rootKey, fixed);
-      for (const [id, e] of this.byOid) {
-        if (e.root !== rootKey) continue;
-        const schema = e.key === rootKey ? fixed : leafSchema(fixed, e.t.schema.source, e.t.schema.target);
-        const t = saved.get(id);
-        e.t = t ? { ...t, schema } : trackTable(schema, await readCatalogColumns(this.src, id));
-      }
-      return;
-    }
-    const root = this.roots.get(rootKey)!;
-    const oid = await oidOf(conn, root.target);
-    if (oid === undefined) return;
-    // Renamed columns (config tables.<t>.renameColumns) are compared under their source names.
-    const back = new Map(Object.entries(root.controls?.rename ?? {}).map(([from, to]) => [to, from]));
-    const onTarget = (await readCatalogColumns(conn, oid))
-      .filter((c) => !c.generated)
-      .map((c) => (back.has(c.name) ? { ...c, name: back.get(c.name)! } : c));
-    const streamed = root.columns.filter((c) => !c.generated);
-    const same = onTarget.length === streamed.length && onTarget.every((c) => streamed.some((x) => x.name === c.name));
-    if (same) return;
-    const byName = new Map(root.columns.map((c) => [c.name, c]));
-    const columns = [
-      ...onTarget.map((c) => {
-        const { attnum: _a, typeOid: _o, typeMod: _m, ...col } = c;
-        return byName.get(c.name) ?? col;
-      }),
-      ...root.columns.filter((c) => c.generated),
-    ];
-    const fixed: TableSchema = { ...root, columns };
-    this.roots.set(rootKey, fixed);
-    for (const [id, e] of this.byOid) {
-      if (e.root !== rootKey) continue;
-      const schema = e.key === rootKey ? fixed : leafSchema(fixed, e.t.schema.source, e.t.schema.target);
-      e.t = trackTable(schema, await readCatalogColumns(this.src, id));
-    }
-  }
-
-  /** Record the tracked columns of a root's relations in the open batch: they commit with the DDL they describe. */
-  private async saveTracked(conn: pg.ClientBase, rootKey: string): Promise<void> {
-    await conn.query(TRACKED_DDL);
-    for (const [id, e] of this.byOid) {
-      if (e.root !== rootKey) continue;
-      await conn.query(
-        `INSERT INTO _ferry.cdc_tracked (flow, relid, tracked) VALUES ($1, $2, $3::jsonb)
-         ON CONFLICT (flow, relid) DO UPDATE SET tracked = EXCLUDED.tracked`,
-        [this.opts.flow, id, JSON.stringify(e.t)],
-      );
-    }
-  }
-
-  private learned(pb: NonNullable<ReturnType<typeof pgBatch>>, tables: TableSchema[]): HookResult | void {
+  learned(pb: NonNullable<ReturnType<typeof pgBatch>>, tables: TableSchema[]): HookResult | void {
     if (tables.length === 0) return;
     pb.learn(tables);
     return { tables };
@@ -388,7 +275,7 @@ export class PgStreamParts {
     if (!m) return;
     const pb = pgBatch(batch);
     if (!pb) throw new Error('the PostgreSQL stream hooks need a PostgreSQL target');
-    if (m.kind === 'table-added') return this.addTable(pb, m.table);
+    if (m.kind === 'table-added') return addTable(this, pb, m.table);
     const root = this.roots.get(m.root);
     if (!root || this.paused.has(m.root)) return;
     if (m.kind === 'detached') {
@@ -419,100 +306,8 @@ export class PgStreamParts {
     return this.learned(pb, [schema]);
   }
 
-  private async addTable(pb: NonNullable<ReturnType<typeof pgBatch>>, table: TableName): Promise<HookResult | void> {
-    const key = tableKey(table);
-    // Known already: either the marker is replayed after a crash (the checkpoint is before it, so its copy may not
-    // have committed) or the table was in the flow anyway. Creating and resyncing again is idempotent.
-    if (/[*?]/.test(key) || table.schema.includes('.')) {
-      this.opts.warn(`table ${key} was created on the source, but its name cannot be written as an include pattern: not added; restart the flow to take it on`);
-      return;
-    }
-    const target = renameTable(table, this.opts.selection.rename);
-    const rename = tableKey(target) === key ? {} : { [key]: tableKey(target) };
-    let schema: TableSchema | undefined;
-    try {
-      [schema] = await describeTables(this.src, { include: [key], exclude: [], rename });
-    } catch {
-      return; // dropped again since it was announced
-    }
-    if (!schema) return;
-    this.roots.set(key, schema);
-    if (schema.primaryKey.length === 0) {
-      return this.pauseResult(key, `${key}: created on the source while streaming, without a primary key; Ferry cannot copy it and replay its changes without duplicating rows, so it is not streamed. Add a primary key to it on the source and restart the flow (\`ferry reset\`, then \`ferry run\`), or exclude it.`);
-    }
-    const c = pb.connection;
-    await withEmptySearchPath(c, () => applyCreate(c, planOf([schema])));
-    const rows = await resyncRows(this.src, c, schema.source, schema.target, schema);
-    const { warnings } = await finalizeTables(c, [schema], []);
-    for (const w of warnings) this.opts.warn(w);
-    const oid = await oidOf(this.src, table);
-    if (oid !== undefined) this.byOid.set(String(oid), { key, root: key, t: trackTable(schema, await readCatalogColumns(this.src, oid)) });
-    const extra = parsePgTableExtra(schema.extra, key);
-    if (extra.partitioning) {
-      this.leaves.set(key, extra.partitioning.partitions.filter((p) => !p.partitionBy).map((p) => p.source));
-      this.remember(this.leaves);
-    }
-    const unlogged = oid !== undefined && (await readRelation(this.src, oid))?.unlogged;
-    this.opts.warn(
-      `table ${key} was created on the source and matches the flow's selection: created on the target as ${tableKey(schema.target)}, ${rows} rows copied, ` +
-        (unlogged ? 'but it is UNLOGGED, so its later changes are not replicated (make it logged and restart the flow to stream it)' : 'streaming'),
-    );
-    this.opts.onTables?.([schema]);
-    const learned: TableSchema[] = [schema];
-    return this.learned(pb, learned);
-  }
-
   /** Tables paused by a change Ferry cannot replay, with the reason (for status). */
   pausedTables(): { table: string; reason: string }[] {
     return [...this.paused].map(([table, reason]) => ({ table, reason }));
   }
-}
-
-const TRACKED_DDL = `CREATE TABLE IF NOT EXISTS _ferry.cdc_tracked (flow text, relid text, tracked jsonb NOT NULL, PRIMARY KEY (flow, relid))`;
-
-/** Tracked relations of a flow as the target last committed them (source OID -> TrackedTable). */
-async function loadTracked(conn: pg.ClientBase, flow: string): Promise<Map<string, TrackedTable>> {
-  const { rows } = await conn.query<{ e: string | null }>(`SELECT to_regclass('_ferry.cdc_tracked')::text AS e`);
-  if (!rows[0]?.e) return new Map();
-  const r = await conn.query<{ relid: string; tracked: string }>(`SELECT relid, tracked::text AS tracked FROM _ferry.cdc_tracked WHERE flow = $1`, [flow]);
-  return new Map(r.rows.map((x) => [x.relid, JSON.parse(x.tracked) as TrackedTable]));
-}
-
-/** The leaves the flow recorded at plan time (partitions that are not themselves partitioned). */
-function recordedLeaves(tables: TableSchema[]): Map<string, TableName[]> {
-  const out = new Map<string, TableName[]>();
-  for (const t of tables) {
-    const p = parsePgTableExtra(t.extra, tableKey(t.source)).partitioning;
-    if (p) out.set(tableKey(t.source), p.partitions.filter((x) => !x.partitionBy).map((x) => x.source));
-  }
-  return out;
-}
-
-function parseKey(key: string): TableName {
-  const dot = key.indexOf('.');
-  return { schema: key.slice(0, dot), name: key.slice(dot + 1) };
-}
-
-/** Attnums and types of a sibling relation, carried through the renames another relation's message revealed. */
-function remap(t: TrackedTable, steps: ColumnStep[]): TrackedTable {
-  const attnums = { ...t.attnums };
-  const types = { ...t.types };
-  for (const s of steps) {
-    if (s.op === 'rename') {
-      if (attnums[s.from] !== undefined) attnums[s.to] = attnums[s.from]!;
-      if (types[s.from] !== undefined) types[s.to] = types[s.from]!;
-      delete attnums[s.from];
-      delete types[s.from];
-    } else if (s.op === 'drop') {
-      delete attnums[s.column];
-      delete types[s.column];
-    }
-  }
-  return { ...t, attnums, types };
-}
-
-function describeSteps(steps: ColumnStep[]): string {
-  return steps
-    .map((s) => (s.op === 'add' ? `ADD COLUMN ${s.column.name} ${s.column.type}` : s.op === 'drop' ? `DROP COLUMN ${s.column}` : `RENAME COLUMN ${s.from} TO ${s.to}`))
-    .join(', ');
 }
