@@ -4,6 +4,7 @@ import { engineOf, type EndpointConfig } from '../config/schema.js';
 import { databaseOfUrl, mongoClient } from '../adapters/mongodb/connect.js';
 import { TargetNames } from '../adapters/mongodb/target-names.js';
 import { PgChangeSource } from '../adapters/postgres/cdc/change-source.js';
+import { onMongo } from './mongo-errors.js';
 
 /**
  * Remove one flow's rows from the target's `_ferry` schema, and the schema itself once no other flow uses it.
@@ -68,7 +69,7 @@ export async function releaseFlow(config: { source: EndpointConfig; target: Endp
     await dropTargetBookkeeping(config.target, flow);
     done.push("target bookkeeping (_ferry schema rows) removed");
   } else {
-    await dropMongoTargetBookkeeping(config.target, flow);
+    await onMongo('target', config.target, () => dropMongoTargetBookkeeping(config.target, flow));
     done.push("target bookkeeping (the flow's documents in the _ferry collection) removed");
   }
   return done;

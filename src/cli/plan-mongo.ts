@@ -11,6 +11,7 @@ import { tableKey } from '../core/model.js';
 import { describePlan } from '../core/snapshot/plan.js';
 import { openFlowAdapters } from '../runtime/local/engines.js';
 import { flowIdOf } from '../runtime/local/flow-id.js';
+import { mongoEndpointError } from './mongo-errors.js';
 
 const ENGINE = { postgres: 'PostgreSQL', mongodb: 'MongoDB' } as const;
 
@@ -22,15 +23,19 @@ export async function planMongo(config: LoadedConfig): Promise<number> {
   const from = engineOf(config.source);
   const to = engineOf(config.target);
   try {
-    const { tables, ranges } = await describePlan(
-      adapters.source,
-      { include: config.include, exclude: config.exclude, rename: config.rename, tables: config.tables, objects: { roles: config.roles, owner: config.schema.owner } },
-      config.rowsPerRange,
+    const onSource = <T>(p: Promise<T>) => p.catch((err) => Promise.reject(from === 'mongodb' ? mongoEndpointError(err, 'source', config.source) : err));
+    const onTarget = <T>(p: Promise<T>) => p.catch((err) => Promise.reject(to === 'mongodb' ? mongoEndpointError(err, 'target', config.target) : err));
+    const { tables, ranges } = await onSource(
+      describePlan(
+        adapters.source,
+        { include: config.include, exclude: config.exclude, rename: config.rename, tables: config.tables, objects: { roles: config.roles, owner: config.schema.owner } },
+        config.rowsPerRange,
+      ),
     );
-    await adapters.preflight(tables, flow);
-    await adapters.changes?.preflight(flow, tables);
+    await onSource(adapters.preflight(tables, flow));
+    await onSource(adapters.changes?.preflight(flow, tables) ?? Promise.resolve());
     const truncate = config.target.onExistingRows === 'truncate';
-    await adapters.target.preflight(tables, { truncate: false, resuming: truncate });
+    await onTarget(adapters.target.preflight(tables, { truncate: false, resuming: truncate }));
     const out = [`${ENGINE[from]} → ${ENGINE[to]}${cdc ? ', snapshot then change stream' : ', snapshot'}`];
     let total = 0;
     for (const t of tables) {

@@ -26,6 +26,7 @@ import type { Checksums } from '../core/ports/checksum.js';
 import type { SnapshotSource } from '../core/ports/source.js';
 import type { SnapshotTarget } from '../core/ports/target.js';
 import type { VerifyOptions } from '../core/verify/verify.js';
+import { onMongo } from './mongo-errors.js';
 
 export interface VerifySides {
   pair: string;
@@ -44,6 +45,11 @@ export interface VerifySides {
 const asIs = (_flow: FlowRecord, t: TableSchema) => t;
 
 export function openVerifySides(config: LoadedConfig, flow: FlowRecord): VerifySides {
+  const sides = pairSides(config, flow);
+  return { ...sides, source: named(sides.source, 'source', config), target: named(sides.target, 'target', config) };
+}
+
+function pairSides(config: LoadedConfig, flow: FlowRecord): VerifySides {
   const from = engineOf(config.source);
   const to = engineOf(config.target);
   const n = config.workers;
@@ -85,6 +91,12 @@ export function openVerifySides(config: LoadedConfig, flow: FlowRecord): VerifyS
     repair: { source, target: mongoRowsToPg(target, mappings), clearRange: (t, r) => rows.clearRange(t, r), targetTable: asIs },
     close: closer(source, target, rows),
   };
+}
+
+/** A side's checksums with driver errors naming the endpoint. */
+function named(c: Checksums, role: 'source' | 'target', config: LoadedConfig): Checksums {
+  if (engineOf(config[role]) !== 'mongodb') return c;
+  return { checksumKind: c.checksumKind, checksum: (t, r) => onMongo(role, config[role], () => c.checksum(t, r)) };
 }
 
 function closer(...parts: { close(): Promise<void> }[]): () => Promise<void> {
