@@ -23,6 +23,9 @@ import { FerryError } from '../core/errors.js';
 import type { FlowRecord } from '../core/model.js';
 import type { StateStore } from '../core/ports/state-store.js';
 import { verifyFlow, type VerifyReport } from '../core/verify/verify.js';
+import { hasMongoEndpoint } from '../runtime/local/engines.js';
+import { releaseFlow } from './bookkeeping.js';
+import { openVerifySides } from './verify-sides.js';
 import { CUTOVER_CHECKPOINT, STREAMING_PHASES } from '../runtime/aws/streamer-process.js';
 
 type Write = (text: string) => void;
@@ -72,10 +75,12 @@ export async function awsStop(store: StateStore, flowId: string, opts: StopOptio
 
 export async function awsVerify(store: StateStore, config: LoadedConfig, flowId: string, out: Write = (t) => process.stdout.write(t)): Promise<VerifyReport> {
   const flow = await requireFlow(store, flowId);
-  const source = new PgSnapshotSource(config.source, { connections: 2 });
-  const target = new PgSnapshotTarget(config.target, { connections: 2 });
+  // A MongoDB endpoint: the pair's canonical digests (verify-sides.ts); PostgreSQL → PostgreSQL as before.
+  const sides = hasMongoEndpoint(config) ? openVerifySides(config, flow) : undefined;
+  const source = sides?.source ?? new PgSnapshotSource(config.source, { connections: 2 });
+  const target = sides?.target ?? new PgSnapshotTarget(config.target, { connections: 2 });
   try {
-    const report = await verifyFlow({ source, target }, flow, { concurrency: 2 });
+    const report = await verifyFlow({ source, target }, flow, { concurrency: 2, ...sides?.options });
     const lines = report.tables.map(
       (t) =>
         `  ${(t.differing === 0 ? 'identical' : `DIFFERS in ${t.differing}/${t.ranges} range(s)`).padEnd(28)} ${t.table}  source ${t.sourceRows} rows, target ${t.targetRows} rows`,
@@ -85,7 +90,8 @@ export async function awsVerify(store: StateStore, config: LoadedConfig, flowId:
     out(`${lines.join('\n')}\n`);
     return report;
   } finally {
-    await Promise.allSettled([source.close(), target.close()]);
+    if (sides) await sides.close();
+    else await Promise.allSettled([(source as PgSnapshotSource).close(), (target as PgSnapshotTarget).close()]);
   }
 }
 
@@ -93,6 +99,12 @@ export async function awsCleanup(store: StateStore, config: LoadedConfig, flowId
   const flow = await requireFlow(store, flowId);
   if ((STREAMING_PHASES as readonly string[]).includes(flow.phase)) {
     throw new FerryError(`flow ${flowId} is ${flow.phase}: its streamer is running (and supervised)`, 'run `ferry aws stop` first');
+  }
+  if (hasMongoEndpoint(config)) {
+    const done = await releaseFlow(config, flowId);
+    await store.updateFlow(flowId, { phase: 'done' });
+    out(`flow ${flowId}: ${done.join('; ')}\n`);
+    return;
   }
   const changes = new PgChangeSource(config.source);
   try {

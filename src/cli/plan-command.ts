@@ -8,10 +8,13 @@ import { objectSummary } from '../adapters/postgres/objects-target.js';
 import { loadConfigFile } from '../config/load.js';
 import { tableKey } from '../core/model.js';
 import { describePlan } from '../core/snapshot/plan.js';
+import { hasMongoEndpoint } from '../runtime/local/engines.js';
+import { planMongo } from './plan-mongo.js';
 
 /** A dry run: describe, partition, and every check `ferry run` makes for the config's mode, writing nothing anywhere. */
 export async function planCommand(path: string): Promise<number> {
   const config = await loadConfigFile(path);
+  if (hasMongoEndpoint(config)) return planMongo(config);
   const source = new PgSnapshotSource(config.source, { connections: 2 });
   const target = new PgSnapshotTarget(config.target, { connections: 1 });
   try {

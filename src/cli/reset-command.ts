@@ -7,14 +7,13 @@
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { createInterface } from 'node:readline/promises';
-import { PgChangeSource } from '../adapters/postgres/cdc/change-source.js';
 import { SqliteStateStore } from '../adapters/sqlite/sqlite-state-store.js';
 import { loadConfigFile } from '../config/load.js';
 import { describeEndpoint } from '../config/endpoint.js';
 import { FerryError } from '../core/errors.js';
 import { flowIdOf } from '../runtime/local/flow-id.js';
 import { UsageError } from './args.js';
-import { dropTargetBookkeeping } from './bookkeeping.js';
+import { releaseDescription, releaseFlow } from './bookkeeping.js';
 
 export interface ResetIo {
   input: NodeJS.ReadableStream & { isTTY?: boolean };
@@ -24,9 +23,10 @@ export interface ResetIo {
 export async function resetCommand(path: string, opts: { yes: boolean }, io: ResetIo = { input: process.stdin, output: process.stderr }): Promise<number> {
   const config = await loadConfigFile(path);
   const flow = flowIdOf(config);
+  const touched = releaseDescription(config, flow);
   const what = [
-    `  source ${describeEndpoint(config.source, { withUser: true, unparseable: '(url)' })}: replication slot and publication ferry_${flow} (if any)`,
-    `  target ${describeEndpoint(config.target, { withUser: true, unparseable: '(url)' })}: flow ${flow} in schema _ferry (the schema if no other flow uses it)`,
+    `  source ${describeEndpoint(config.source, { withUser: true, unparseable: '(url)' })}: ${touched.source}`,
+    `  target ${describeEndpoint(config.target, { withUser: true, unparseable: '(url)' })}: ${touched.target}`,
     `  ${config.state.path}: the flow's plan, jobs and checkpoints`,
   ].join('\n');
   if (!opts.yes) {
@@ -48,16 +48,10 @@ export async function resetCommand(path: string, opts: { yes: boolean }, io: Res
     if (store && !(await store.acquireLease(`runner:${flow}`, owner, Date.now() + 60_000))) {
       throw new FerryError(`flow ${flow} is running`, 'stop it first (Ctrl-C on `ferry run`, or `ferry stop`), then reset');
     }
-    const source = new PgChangeSource(config.source);
-    try {
-      await source.cleanup(flow);
-    } finally {
-      await source.close();
-    }
-    await dropTargetBookkeeping(config.target, flow);
+    const done = await releaseFlow(config, flow);
     await store?.deleteFlow(flow);
     process.stdout.write(
-      `flow ${flow} reset: slot, publication, target bookkeeping and local state removed.\n` +
+      `flow ${flow} reset: ${done.join('; ')}; local state removed.\n` +
         `The target's tables are kept: empty them (or set target.onExistingRows: truncate), then \`ferry run ${path}\` starts over.\n`,
     );
     return 0;

@@ -4,6 +4,9 @@ import { formatBytes } from '../progress/summary.js';
 import { FerryError } from '../core/errors.js';
 import { ACTIVITY_CHECKPOINT, RUN_ERROR_CHECKPOINT, type Activity, type RunError } from '../progress/activity.js';
 import { withMaybeFlow } from './flow-context.js';
+import { engineOf } from '../config/schema.js';
+import type { LagInfo } from '../core/ports/change-source.js';
+import { changeStreamLine, describePosition, MongoLagReader, type ChangeStreamLag } from '../ui/mongo-stream-lag.js';
 
 /**
  * Exit 0, or 1 when the flow's last run failed (its cause is shown).
@@ -23,17 +26,37 @@ export async function statusCommand(path: string, opts: { json: boolean }): Prom
     const flow = found;
     const counts = await store.countJobs(flow.id);
     const failed = await store.listJobs(flow.id, 'failed');
-    let cdc: { position: unknown; lagSeconds?: number; slot?: { active: boolean; lagBytes: number; retainedBytes: number }; reconnects?: number; warning?: { at: number; message: string } } | undefined;
+    let cdc:
+      | {
+          position: unknown;
+          lagSeconds?: number;
+          slot?: { active: boolean; lagBytes: number; retainedBytes: number };
+          /** A MongoDB source: the change stream's lag in place of a slot's (src/ui/mongo-stream-lag.ts). */
+          changeStream?: ChangeStreamLag;
+          reconnects?: number;
+          warning?: { at: number; message: string };
+        }
+      | undefined;
     if (config.mode === 'snapshot+cdc') {
       const position = await store.getCheckpoint(flow.id, CDC_CHECKPOINT);
       const lag = (await store.getCheckpoint(flow.id, CDC_LAG)) as { sourceTime: number; appliedAt: number } | undefined;
-      const source = new PgChangeSource(config.source);
-      const slot = await source.lag(flow.id).catch(() => undefined);
-      await source.close();
+      const mongo = engineOf(config.source) === 'mongodb';
+      let slot: LagInfo | undefined;
+      let changeStream: ChangeStreamLag | undefined;
+      if (mongo) {
+        // No slot on MongoDB: the checkpoint's resume token against the source's cluster time and oplog window.
+        const reader = new MongoLagReader(config.source);
+        changeStream = await reader.lag(position);
+        await reader.close();
+      } else {
+        const source = new PgChangeSource(config.source);
+        slot = await source.lag(flow.id).catch(() => undefined);
+        await source.close();
+      }
       // Behind by the last applied transaction's age, plus the time since, if changes are waiting.
       const lagSeconds = lag ? ((lag.appliedAt - lag.sourceTime) + (slot && (slot.lagBytes ?? 0) > 0 ? Date.now() - lag.appliedAt : 0)) / 1000 : undefined;
       // JSON output keeps its `retainedBytes` field (LagInfo's are optional and named `retained` for other engines).
-      cdc = { position, lagSeconds, slot: slot ? { active: slot.active, lagBytes: slot.lagBytes ?? 0, retainedBytes: slot.retained ?? 0 } : undefined };
+      cdc = { position, lagSeconds, slot: slot ? { active: slot.active, lagBytes: slot.lagBytes ?? 0, retainedBytes: slot.retained ?? 0 } : undefined, changeStream };
       // The streamer's live record (lag from the oldest uncommitted change; stale when the streamer stopped updating it).
       const live = (await store.getCheckpoint(flow.id, CDC_LIVE)) as LiveStatus | undefined;
       if (live) {
@@ -60,9 +83,11 @@ export async function statusCommand(path: string, opts: { json: boolean }): Prom
     }
     for (const j of failed) lines.push(`  failed: ${j.table} ${j.label}: ${j.error}`);
     if (cdc) {
-      lines.push(`  streaming: applied up to ${String(cdc.position ?? '(not started)')}` +
+      lines.push(`  streaming: applied up to ${describePosition(cdc.position)}` +
         (cdc.lagSeconds !== undefined ? `, lag ${cdc.lagSeconds.toFixed(1)} s` : ''));
-      if (cdc.slot) {
+      if (engineOf(config.source) === 'mongodb') {
+        lines.push(`  ${cdc.changeStream ? changeStreamLine(cdc.changeStream) : 'change stream: not started (no resume token stored yet)'}`);
+      } else if (cdc.slot) {
         lines.push(`  slot: ${cdc.slot.active ? 'active' : 'inactive'}, ${formatBytes(cdc.slot.lagBytes)} behind, ${formatBytes(cdc.slot.retainedBytes)} of WAL retained`);
       } else {
         lines.push('  slot: not found (not created yet, or dropped by `ferry cleanup`)');

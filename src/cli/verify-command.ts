@@ -1,27 +1,30 @@
-import { PgSnapshotSource } from '../adapters/postgres/snapshot-source.js';
-import { PgSnapshotTarget } from '../adapters/postgres/snapshot-target.js';
 import { repairRanges } from '../core/verify/repair.js';
 import { verifyFlow, type VerifyReport } from '../core/verify/verify.js';
 import { withFlow } from './flow-context.js';
+import { openVerifySides } from './verify-sides.js';
 
-/** Exit 0 only when every range of every table matches. */
+/**
+ * Exit 0 only when every range of every table matches. Each engine pair compares its own canonical form
+ * (verify-sides.ts); PostgreSQL → PostgreSQL keeps its checksums computed inside the databases.
+ */
 export async function verifyCommand(path: string, opts: { repair: boolean; json: boolean }): Promise<number> {
   return withFlow(path, async ({ config, flow }) => {
-    const source = new PgSnapshotSource(config.source, { connections: config.workers });
-    const target = new PgSnapshotTarget(config.target, { connections: config.workers });
+    const sides = openVerifySides(config, flow);
     try {
-      const check = (only?: Set<string>) => verifyFlow({ source, target }, flow, { concurrency: config.workers, only });
+      const check = (only?: Set<string>) =>
+        verifyFlow({ source: sides.source, target: sides.target }, flow, { concurrency: config.workers, only, ...sides.options });
       let report = await check();
       print(report, opts.json);
       if (!report.ok && opts.repair) {
-        const n = await repairRanges({ source, target }, flow, report.diffs, { batchRows: config.batchRows, concurrency: config.workers });
+        const { source, target, ...how } = sides.repair;
+        const n = await repairRanges({ source, target }, flow, report.diffs, { batchRows: config.batchRows, concurrency: config.workers, ...how });
         process.stderr.write(`ferry: copied ${n} range(s) again; verifying them…\n`);
         report = await check(new Set(report.diffs.map((d) => d.table)));
         print(report, opts.json);
       }
       return report.ok ? 0 : 1;
     } finally {
-      await Promise.allSettled([source.close(), target.close()]);
+      await sides.close();
     }
   });
 }

@@ -46,7 +46,7 @@ export function dashboardPage(): string {
     <div class="card"><div class="k">snapshot rate</div><div class="v" id="total-rate">–</div><div class="dim" id="total-eta"></div></div>
     <div class="card"><div class="k">lag</div><div class="v" id="lag-seconds">–</div><div class="dim" id="lag-bytes"></div></div>
     <div class="card"><div class="k">changes applied</div><div class="v" id="changes-applied">–</div><div class="dim" id="changes-rate"></div></div>
-    <div class="card"><div class="k">WAL retained</div><div class="v" id="retained">–</div><div class="dim" id="position"></div></div>
+    <div class="card"><div class="k" id="retained-k">WAL retained</div><div class="v" id="retained">–</div><div class="dim" id="position"></div></div>
   </div>
   <section><h2>Tables</h2><table id="tables"><thead><tr><th>table</th><th></th><th>%</th><th>rows</th><th>bytes</th><th>rows/s</th><th>ETA</th><th>ranges done</th><th>running</th><th>failed</th></tr></thead><tbody></tbody></table></section>
   <div class="charts">
@@ -95,6 +95,14 @@ function render(s) {
   const last = s.history[s.history.length - 1];
   $("changes-rate").textContent = st ? count(last ? last.changesPerSec : 0) + "/s · " + count(st.transactions) + " transactions" : "";
   $("retained").textContent = st && st.slot ? bytes(st.slot.retainedBytes) : "–";
+  const cs = st && st.changeStream;
+  if (cs) {
+    // A MongoDB source has no slot: the resume token's age, the source's cluster time and the oplog window instead.
+    $("retained-k").textContent = "resume token age";
+    $("retained").textContent = dur(cs.tokenAgeSeconds);
+    $("lag-bytes").textContent = (cs.behindSeconds != null ? dur(cs.behindSeconds) + " behind the source's cluster time" : "source cluster time unknown") +
+      " · oplog window " + (cs.oplogWindowSeconds != null ? dur(cs.oplogWindowSeconds) : "unknown") + (st.reconnects ? " · " + st.reconnects + " reconnects" : "");
+  }
   $("position").textContent = st && st.position ? "applied up to " + st.position : "";
 
   const errs = [];

@@ -5,6 +5,7 @@
 import { CDC_CHECKPOINT, CDC_LAG, CDC_LIVE, type LiveStatus } from '../core/cdc/streamer.js';
 import type { LagInfo } from '../core/ports/change-source.js';
 import type { JobCounts, StateStore } from '../core/ports/state-store.js';
+import { describePosition, tokenLag, type ChangeStreamLag } from './mongo-stream-lag.js';
 import { ACTIVITY_CHECKPOINT, RUN_ERROR_CHECKPOINT, type Activity, type RunError } from '../progress/activity.js';
 
 export interface TableView {
@@ -44,6 +45,8 @@ export interface DashboardState {
     position: string | null;
     lagSeconds: number | null;
     slot: { active: boolean; lagBytes: number; retainedBytes: number } | null;
+    /** A MongoDB source: resume token age, the source's cluster time and oplog window (mongo-stream-lag.ts). */
+    changeStream: ChangeStreamLag | null;
     changes: number;
     transactions: number;
     reconnects: number;
@@ -60,6 +63,8 @@ export interface SamplerOptions {
   cdc: boolean;
   /** The slot's lag and retained WAL, read from the source (may fail: then shown as unknown). */
   slotLag?: () => Promise<LagInfo | undefined>;
+  /** A MongoDB source's change stream lag for the applied checkpoint (default: the token's age alone). */
+  streamLag?: (position: unknown) => Promise<ChangeStreamLag | undefined>;
   historySize?: number;
 }
 
@@ -155,12 +160,14 @@ export class Sampler {
         reconnects = live.reconnects;
         if (live.warning) streamWarning = live.warning;
       }
+      const changeStream = (await (this.opts.streamLag ?? (async (p: unknown) => tokenLag(p)))(position).catch(() => undefined)) ?? null;
       streaming = {
-        position: position === undefined || position === null ? null : String(position),
+        position: position === undefined || position === null ? null : describePosition(position),
         lagSeconds: lagSeconds === null ? null : Math.max(0, lagSeconds),
         // The source's position can trail what was confirmed by a few bytes (a heartbeat's end): never below 0.
         // The page's shape stays `{active, lagBytes, retainedBytes}` (LagInfo's fields are optional for other engines).
         slot: slot ? { active: slot.active, lagBytes: Math.max(0, slot.lagBytes ?? 0), retainedBytes: Math.max(0, slot.retained ?? 0) } : null,
+        changeStream,
         changes: streamedChanges,
         transactions: activity?.streamed?.transactions ?? 0,
         reconnects,

@@ -10,6 +10,8 @@ import type { LagInfo } from '../core/ports/change-source.js';
 import type { StateStore } from '../core/ports/state-store.js';
 import { flowIdOf } from '../runtime/local/flow-id.js';
 import { Sampler } from './sampler.js';
+import { engineOf } from '../config/schema.js';
+import { MongoLagReader, type ChangeStreamLag } from './mongo-stream-lag.js';
 import { readSlotSample } from './slot-checkpoint.js';
 import { startDashboard, type Dashboard, type DashboardOptions } from './server.js';
 
@@ -23,7 +25,17 @@ export async function serveFlow(config: LoadedConfig, opts: DashboardOptions): P
   const flow = flowIdOf(config);
   const store = new SqliteStateStore(config.state.path);
   const cdc = config.mode === 'snapshot+cdc';
-  const source = cdc ? new PgChangeSource(config.source) : undefined;
+  const mongo = engineOf(config.source) === 'mongodb';
+  // A MongoDB source has no slot: its change stream's lag is read from the checkpoint and the source's oplog.
+  const source = cdc && !mongo ? new PgChangeSource(config.source) : undefined;
+  const reader = cdc && mongo ? new MongoLagReader(config.source) : undefined;
+  let stream: { at: number; value: Promise<ChangeStreamLag | undefined> } | undefined;
+  const streamLag = reader
+    ? (position: unknown) => {
+        if (!stream || Date.now() - stream.at >= 2000) stream = { at: Date.now(), value: reader.lag(position).catch(() => undefined) };
+        return stream.value;
+      }
+    : undefined;
   // The slot is read at most every 2 s: it is a catalog query on the production source.
   let slot: { at: number; value: Promise<LagInfo | undefined> } | undefined;
   const slotLag = () => {
@@ -31,7 +43,7 @@ export async function serveFlow(config: LoadedConfig, opts: DashboardOptions): P
     if (!slot || Date.now() - slot.at >= 2000) slot = { at: Date.now(), value: source.lag(flow).catch(() => undefined) };
     return slot.value;
   };
-  return serveStore({ store, flow, cdc, slotLag, close: async () => void (await Promise.allSettled([source?.close(), store.close()])) }, opts);
+  return serveStore({ store, flow, cdc, slotLag, streamLag, close: async () => void (await Promise.allSettled([source?.close(), reader?.close(), store.close()])) }, opts);
 }
 
 /**
@@ -43,10 +55,17 @@ export function serveStoredFlow(store: StateStore, flow: string, cdc: boolean, o
 }
 
 async function serveStore(
-  s: { store: StateStore; flow: string; cdc: boolean; slotLag: () => Promise<LagInfo | undefined>; close: () => Promise<void> },
+  s: {
+    store: StateStore;
+    flow: string;
+    cdc: boolean;
+    slotLag: () => Promise<LagInfo | undefined>;
+    streamLag?: (position: unknown) => Promise<ChangeStreamLag | undefined>;
+    close: () => Promise<void>;
+  },
   opts: DashboardOptions,
 ): Promise<ServedFlow> {
-  const sampler = new Sampler({ store: s.store, flow: s.flow, cdc: s.cdc, slotLag: s.slotLag }).start();
+  const sampler = new Sampler({ store: s.store, flow: s.flow, cdc: s.cdc, slotLag: s.slotLag, streamLag: s.streamLag }).start();
   let dashboard: Dashboard;
   try {
     dashboard = await startDashboard(sampler, opts);

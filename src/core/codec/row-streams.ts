@@ -54,6 +54,18 @@ export function copyTextToDocuments(input: Readable, table: TableSchema): Readab
   return input.pipe(out);
 }
 
+/** pg-copy-text rows of the given columns to row images (object mode), for cross-engine verify. */
+export function copyTextToRows(input: Readable, columns: readonly string[]): Readable {
+  const out = lineSplitter((line, push) => {
+    const fields = parseCopyTextLine(line);
+    const row: RowImage = {};
+    columns.forEach((c, i) => (row[c] = fields[i] ?? null));
+    push(row);
+  });
+  input.on('error', (err) => out.destroy(err));
+  return input.pipe(out);
+}
+
 /** A text value escaped for COPY text format. */
 export function copyEscape(v: string | null): string {
   if (v === null) return '\\N';
