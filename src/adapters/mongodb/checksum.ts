@@ -58,6 +58,10 @@ export class MongoDocFormChecksums implements Checksums {
     return digest.result();
   }
 
+  count(table: TableSchema): Promise<number> {
+    return this.names.collection(table).countDocuments({});
+  }
+
   /** `--repair`: delete the range's documents before it is copied again (the copy from PostgreSQL only upserts). */
   async clearRange(table: TableSchema, range: Json | null): Promise<void> {
     await this.names.collection(table).deleteMany(pgRangeToIdFilter(table, range));
@@ -81,5 +85,9 @@ export class MongoRowFormChecksums implements Checksums {
       digest.add(documentRowForm(pgTable, doc, mapping));
     }
     return digest.result();
+  }
+
+  count(table: TableSchema): Promise<number> {
+    return this.client.db(table.source.schema).collection(table.source.name).countDocuments({});
   }
 }

@@ -157,6 +157,10 @@ export class MongoSnapshotSource implements SnapshotSource, Checksums {
     return digestDocuments(this.coll(table.source).find(filter, EXACT_BSON));
   }
 
+  count(table: TableSchema): Promise<number> {
+    return this.coll(table.source).countDocuments({});
+  }
+
   async sequences(_tables: TableSchema[]): Promise<SequenceValue[]> {
     return [];
   }

@@ -118,6 +118,10 @@ export class MongoSnapshotTarget implements SnapshotTarget, Checksums {
     return digestDocuments(this.names.collection(table).find(filter, EXACT_BSON));
   }
 
+  count(table: TableSchema): Promise<number> {
+    return this.names.collection(table).countDocuments({});
+  }
+
   async resetTable(table: TableSchema): Promise<void> {
     await this.names.collection(table).deleteMany({});
   }

@@ -111,6 +111,11 @@ export class PgRowFormChecksums implements Checksums {
     return digest.result();
   }
 
+  async count(table: TableSchema): Promise<number> {
+    const { pgTable } = this.where(table, null);
+    return this.pool.withClient(async (c) => Number((await c.query(`SELECT count(*) AS n FROM ${targetRelation(pgTable)}`)).rows[0].n));
+  }
+
   /** `--repair`: delete the range's rows (as a replica: no trigger fires), before it is copied again. */
   async clearRange(table: TableSchema, range: Json | null): Promise<void> {
     const { pgTable, where } = this.where(table, range);

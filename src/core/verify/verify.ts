@@ -98,6 +98,7 @@ export async function verifyFlow(
     return { ...u, source, target, same: source.rows === target.rows && source.hash === target.hash };
   };
   let results = await mapLimit(verificationUnits(flow, opts.only, opts.wholeTable), opts.concurrency, compare);
+  results = await coverWholeTables(deps, flow, results, opts, compare);
   for (let i = 0; i < (opts.rechecks ?? 2) && results.some((r) => !r.same); i++) {
     await new Promise((r) => setTimeout(r, opts.recheckDelayMs ?? 1500));
     const again = await mapLimit(results.filter((r) => !r.same), opts.concurrency, compare);
@@ -122,6 +123,40 @@ export async function verifyFlow(
   }
   const diffs = results.filter((r) => !r.same).map(({ same: _, ...d }) => d);
   return { tables: [...verdicts.values()], diffs, ok: diffs.length === 0 };
+}
+
+/**
+ * Where a side can count a table (Checksums.count), the rows its ranges held must be all of them; a table where they
+ * are not (a key outside every planned range) is compared whole instead, which is always exact.
+ */
+async function coverWholeTables<R extends Unit & { source: RangeChecksum; target: RangeChecksum }>(
+  deps: { source: Checksums; target: Checksums },
+  flow: FlowRecord,
+  results: R[],
+  opts: VerifyOptions,
+  compare: (u: Unit) => Promise<R>,
+): Promise<R[]> {
+  if (!deps.source.count && !deps.target.count) return results;
+  const sums = new Map<string, { source: number; target: number; ranged: boolean }>();
+  for (const r of results) {
+    const s = sums.get(r.table) ?? { source: 0, target: 0, ranged: r.range !== null };
+    s.source += r.source.rows;
+    s.target += r.target.rows;
+    sums.set(r.table, s);
+  }
+  const tables = new Map(flow.tables.map((t) => [tableKey(t.source), t]));
+  const uncovered = new Set<string>();
+  await mapLimit([...sums].filter(([, s]) => s.ranged), opts.concurrency, async ([key, s]) => {
+    const schema = tables.get(key)!;
+    const [source, target] = await Promise.all([
+      deps.source.count?.(schema),
+      deps.target.count?.((opts.targetTable ?? targetSide)(flow, schema)),
+    ]);
+    if ((source !== undefined && source !== s.source) || (target !== undefined && target !== s.target)) uncovered.add(key);
+  });
+  if (uncovered.size === 0) return results;
+  const whole = await mapLimit([...uncovered], opts.concurrency, (table) => compare({ table, label: 'whole table (rows outside the planned ranges)', range: null }));
+  return [...results.filter((r) => !uncovered.has(r.table)), ...whole];
 }
 
 export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
