@@ -11,6 +11,9 @@
  *
  *   node --import tsx bench/machine-onerow.ts [root ...]      # default: this checkout; e.g. /tmp/base /work/wt/x
  *
+ * A `harness` row (the scripted source alone, FERRY_ONEROW_HARNESS=0 leaves it out) is the floor under every
+ * figure; the ratio of two trees is taken with it subtracted.
+ *
  * Modes (FERRY_ONEROW_MODES, comma separated, default all):
  *   flood-1    one transaction per hand-over, the next one at once (a reader that keeps up with a busy source)
  *   flood-16   16 transactions per hand-over, back to back
@@ -35,6 +38,7 @@ const TXNS = Number(env.FERRY_ONEROW_TXNS ?? 100_000);
 const ROUNDS = Number(env.FERRY_ONEROW_ROUNDS ?? 3);
 const COMMIT_MS = Number(env.FERRY_ONEROW_COMMIT_MS ?? 1);
 const WARMUP = Math.min(20_000, TXNS);
+const HARNESS = 'harness';
 
 interface Result {
   cpuUs: number;
@@ -48,10 +52,13 @@ function lsn(n: number): string {
   return `0/${n.toString(16).toUpperCase()}`;
 }
 
-/** begin, insert, commit per transaction: the shapes the PostgreSQL source emits. */
-function script(txns: number, base: number): unknown[] {
+/**
+ * begin, insert, commit per transaction, transactions `from` to `to`: the shapes the PostgreSQL source emits, made
+ * per hand-over as a decoder makes them (a heap of pre-made events would charge its GC marking to the streamer).
+ */
+function script(from: number, to: number, base: number): unknown[] {
   const events: unknown[] = [];
-  for (let i = 0; i < txns; i++) {
+  for (let i = from; i < to; i++) {
     const at = base + i * 64;
     events.push({ kind: 'begin', position: lsn(at + 40), time: 1_700_000_000_000 + i });
     events.push({ kind: 'change', change: { op: 'insert', table: 'public.t', row: { id: String(i), v: 'value ' + i } } });
@@ -60,7 +67,26 @@ function script(txns: number, base: number): unknown[] {
   return events;
 }
 
+/** The harness alone (scripted source, no streamer): its CPU is the floor under every tree's figure. */
+async function harness(mode: Mode): Promise<void> {
+  const per = mode.perBatch;
+  let seen = 0;
+  const onEvents = async (e: unknown[]) => {
+    seen += e.length;
+  };
+  const started = process.cpuUsage();
+  const startWall = performance.now();
+  for (let i = 0; i < TXNS; i += per) {
+    await onEvents(script(i, Math.min(TXNS, i + per), 0x2000_0000));
+    await new Promise((r) => (mode.gapMs > 0 ? setTimeout(r, mode.gapMs) : setImmediate(r)));
+  }
+  const cpu = process.cpuUsage(started);
+  const r: Result = { cpuUs: cpu.user + cpu.system, wallMs: performance.now() - startWall, txns: seen / 3, commits: 0, acks: 0 };
+  process.stdout.write(JSON.stringify(r) + '\n');
+}
+
 async function child(root: string, mode: Mode): Promise<void> {
+  if (root === HARNESS) return harness(mode);
   const { runStreamer } = (await import(pathToFileURL(join(root, 'src/core/cdc/streamer.ts')).href)) as typeof import('../src/core/cdc/streamer.js');
   const { SqliteStateStore } = (await import(pathToFileURL(join(root, 'src/adapters/sqlite/sqlite-state-store.ts')).href)) as typeof import('../src/adapters/sqlite/sqlite-state-store.js');
   const { compareLsn } = (await import(pathToFileURL(join(root, 'src/adapters/postgres/cdc/lsn.ts')).href)) as typeof import('../src/adapters/postgres/cdc/lsn.js');
@@ -77,8 +103,7 @@ async function child(root: string, mode: Mode): Promise<void> {
   const run = async (flow: string, txns: number, base: number): Promise<Result> => {
     const store = new SqliteStateStore(join(dir, `${flow}.db`));
     await store.putCheckpoint(flow, 'cdc', lsn(base));
-    const events = script(txns, base + 64);
-    const last = (events.at(-1) as { position: string }).position;
+    const last = (script(txns - 1, txns, base + 64).at(-1) as { position: string }).position;
     const ac = new AbortController();
     let commits = 0;
     let acks = 0;
@@ -111,12 +136,11 @@ async function child(root: string, mode: Mode): Promise<void> {
       },
       fetchRows: async () => [],
       async stream(_f: string, _t: unknown, _from: unknown, onEvents: (e: unknown[]) => Promise<void>, signal: AbortSignal) {
-        const per = mode.perBatch * 3;
+        const per = mode.perBatch;
         started = process.cpuUsage();
         startWall = performance.now();
-        for (let i = 0; i < events.length && !signal.aborted; i += per) {
-          // A fresh array per hand-over, as the real source makes one.
-          await onEvents(events.slice(i, i + per));
+        for (let i = 0; i < txns && !signal.aborted; i += per) {
+          await onEvents(script(i, Math.min(txns, i + per), base + 64));
           await new Promise((r) => (mode.gapMs > 0 ? setTimeout(r, mode.gapMs) : setImmediate(r)));
         }
         if (!signal.aborted) await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
@@ -169,7 +193,10 @@ function parent(roots: string[]): void {
   for (const [mode, byRoot] of Object.entries(table)) {
     const meds = roots.map((r) => median(byRoot[r] ?? []));
     const cells = roots.map((r, i) => `${r}: ${meds[i]!.toFixed(2)} (${Math.min(...byRoot[r]!).toFixed(2)}–${Math.max(...byRoot[r]!).toFixed(2)})`);
-    const ratio = roots.length > 1 ? `  first/last ${(meds[0]! / meds.at(-1)!).toFixed(2)}×` : '';
+    const trees = roots.filter((r) => r !== HARNESS);
+    const floor = byRoot[HARNESS] ? median(byRoot[HARNESS]) : 0;
+    const own = trees.map((r) => median(byRoot[r] ?? []) - floor);
+    const ratio = trees.length > 1 ? `  first/last ${(own[0]! / own.at(-1)!).toFixed(2)}× (harness subtracted)` : '';
     console.log(`  ${mode.padEnd(10)} ${cells.join('  ')}${ratio}`);
   }
 }
@@ -178,7 +205,9 @@ const args = process.argv.slice(2);
 if (args[0] === '--child') {
   const mode = MODES.find((m) => m.name === args[2]);
   if (!mode) throw new Error(`unknown mode ${args[2]}`);
-  await child(resolve(args[1]!), mode);
+  await child(args[1] === HARNESS ? HARNESS : resolve(args[1]!), mode);
 } else {
-  parent(args.length ? args.map((a) => resolve(a)) : [resolve(import.meta.dirname, '..')]);
+  const roots = args.length ? args.map((a) => resolve(a)) : [resolve(import.meta.dirname, '..')];
+  // The harness's own CPU (the scripted source) is in every figure: measured too, so it can be subtracted.
+  parent(env.FERRY_ONEROW_HARNESS === '0' ? roots : [...roots, HARNESS]);
 }
