@@ -42,6 +42,7 @@ const HARNESS = 'harness';
 
 interface Result {
   cpuUs: number;
+  sysUs?: number;
   wallMs: number;
   txns: number;
   commits: number;
@@ -81,7 +82,7 @@ async function harness(mode: Mode): Promise<void> {
     await new Promise((r) => (mode.gapMs > 0 ? setTimeout(r, mode.gapMs) : setImmediate(r)));
   }
   const cpu = process.cpuUsage(started);
-  const r: Result = { cpuUs: cpu.user + cpu.system, wallMs: performance.now() - startWall, txns: seen / 3, commits: 0, acks: 0 };
+  const r: Result = { cpuUs: cpu.user + cpu.system, sysUs: cpu.system, wallMs: performance.now() - startWall, txns: seen / 3, commits: 0, acks: 0 };
   process.stdout.write(JSON.stringify(r) + '\n');
 }
 
@@ -130,7 +131,7 @@ async function child(root: string, mode: Mode): Promise<void> {
         acks++;
         if (compareLsn(p, last) >= 0 && !done) {
           const cpu = process.cpuUsage(started);
-          done = { cpuUs: cpu.user + cpu.system, wallMs: performance.now() - startWall, txns, commits, acks };
+          done = { cpuUs: cpu.user + cpu.system, sysUs: cpu.system, wallMs: performance.now() - startWall, txns, commits, acks };
           ac.abort();
         }
       },
@@ -183,7 +184,7 @@ function parent(roots: string[]): void {
         const us = r.cpuUs / r.txns;
         ((table[mode.name] ??= {})[root] ??= []).push(us);
         console.log(
-          `  ${mode.name.padEnd(10)} ${root.padEnd(28)} ${us.toFixed(2).padStart(7)} µs CPU/txn  wall ${(r.wallMs / 1000).toFixed(2)} s  ` +
+          `  ${mode.name.padEnd(10)} ${root.padEnd(28)} ${us.toFixed(2).padStart(7)} µs CPU/txn (sys ${((r.sysUs ?? 0) / r.txns).toFixed(2)})  wall ${(r.wallMs / 1000).toFixed(2)} s  ` +
             `${r.commits} commits, ${r.acks} acks`,
         );
       }

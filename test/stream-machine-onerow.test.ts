@@ -104,6 +104,21 @@ describe('StreamMachine one-lane fast path', () => {
     expect(commits(s.tick(340, { sourceIdle: true }))).toMatchObject([{ position: commitAt(303), transactions: 1 }]);
   });
 
+  it('quietDue: nothing to wake for without a complete transaction; the gap end when the gap holds the lane back', () => {
+    const s = new MachineSim(testMachine({ minCommitGapMs: 10, batchMs: 500 }));
+    expect(s.m.quietDue()).toBeUndefined();
+    s.feed([txn(0)[0]!, txn(0)[1]!], 0);
+    expect(s.m.quietDue()).toBeUndefined(); // mid-transaction: a tick could not commit it
+    s.feed([txn(0)[2]!], 1);
+    expect(s.m.quietDue()).toBe(-Infinity); // never committed: at once
+    s.tick(4, { sourceIdle: true });
+    for (let i = 1; i <= 100; i++) s.feed(txn(i), 5);
+    expect(s.m.quietDue()).toBe(4 + 10); // the floor gap after a one-transaction commit
+    s.tick(14, { sourceIdle: true });
+    s.feed(txn(101), 20);
+    expect(s.m.quietDue()).toBe(14 + 100); // 1 ms per transaction of the last commit
+  });
+
   it('a transaction with nothing of ours: an idle position when no batch is open, else the batch commits past it', () => {
     const s = new MachineSim(testMachine());
     s.feed(txn(0, 'app.other'), 0);

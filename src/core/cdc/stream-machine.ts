@@ -25,6 +25,7 @@ import type { Position } from '../model.js';
 import type { StreamEvent } from '../ports/change-source.js';
 import type { StreamAction } from './stream-actions.js';
 import { LANE_0, NO_LANES, type MachineConfig } from './stream-machine-core.js';
+import type { Lane } from './stream-lane.js';
 import { Streams } from './stream-machine-streams.js';
 import { TableLanesMachine } from './stream-machine-tables.js';
 
@@ -209,16 +210,34 @@ export class StreamMachine extends TableLanesMachine {
     if (this.later(position, this.acked)) this.acked = position;
   }
 
+  /** How long after its previous commit a lane's next quiet commit may come (see `minCommitGapMs`). */
+  private gap(lane: Lane): number {
+    const floor = this.cfg.minCommitGapMs ?? 0;
+    return floor > 0 ? Math.min(this.cfg.batchMs, Math.max(floor, lane.lastTxns, lane.lastChanges / 20)) : 0;
+  }
+
+  /**
+   * The earliest time a tick could commit something (by batchMs, or a quiet source past the commit gap);
+   * undefined when no lane holds a complete transaction. The executor sleeps until then instead of checking.
+   */
+  quietDue(): number | undefined {
+    let due: number | undefined;
+    for (const lane of this.lanes) {
+      if (!lane.open || !lane.hasBoundary || this.midTxn(lane.index)) continue;
+      const at = Math.min(lane.openedAt + this.cfg.batchMs, lane.committedAt + this.gap(lane));
+      if (due === undefined || at < due) due = at;
+    }
+    return due;
+  }
+
   tick(t: TickInput): StreamAction[] {
     const out: StreamAction[] = [];
     if (this.finished) return out;
     this.clock = t.now;
-    const floor = this.cfg.minCommitGapMs ?? 0;
     let open = this.holding;
     for (const lane of this.lanes) {
       if (!lane.open || !lane.hasBoundary || this.midTxn(lane.index)) continue;
-      const gap = floor > 0 ? Math.min(this.cfg.batchMs, Math.max(floor, lane.lastTxns, lane.lastChanges / 20)) : 0;
-      const quiet = t.sourceIdle && !t.committing?.includes(lane.index) && t.now - lane.committedAt >= gap;
+      const quiet = t.sourceIdle && !t.committing?.includes(lane.index) && t.now - lane.committedAt >= this.gap(lane);
       if (t.now - lane.openedAt >= this.cfg.batchMs || quiet) this.commit(lane, out);
     }
     if (!this.inTxn) this.points.pop(out);

@@ -159,36 +159,57 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
   };
 
   /**
-   * The quiet check: one timer, armed at the end of a hand-over (or a commit) when not already armed, re-armed in
-   * place. It ticks the machine once the source has been quiet `quietMs`; while hand-overs keep coming it re-arms.
+   * The quiet check. Armed at the end of a hand-over (or of a commit) only when the machine holds something a tick
+   * could commit, for when it could: `quietMs` from now (one timer, re-armed in place with `refresh`), or, when the
+   * commit gap holds the lane back longer, once at the gap's end (a second timer, set at most once per wait).
+   * While hand-overs keep coming the check re-arms; it never wakes the process for a tick that cannot commit.
    */
   let quietTimer: NodeJS.Timeout | undefined;
   let quietArmed = false;
-  const armQuiet = () => {
-    if (quietArmed || end.signal.aborted) return;
+  let gapTimer: NodeJS.Timeout | undefined;
+  let gapAt = Infinity;
+  let stopped = false;
+  const armQuiet = (now = Date.now()) => {
+    if (stopped || end.signal.aborted) return;
+    const due = machine.quietDue();
+    if (due === undefined) return;
+    if (due > now + quietMs) {
+      if (gapTimer !== undefined && gapAt <= due) return;
+      if (gapTimer !== undefined) clearTimeout(gapTimer);
+      gapAt = due;
+      gapTimer = setTimeout(onGap, due - now);
+      return;
+    }
+    if (quietArmed) return;
     quietArmed = true;
     if (quietTimer) quietTimer.refresh();
     else quietTimer = setTimeout(onQuiet, quietMs);
   };
   const quietTick = (): Promise<void> | undefined => {
     const wait = tick();
-    // Held back by the commit gap (or a commit in flight, which calls back when done): look again soon.
-    const again = () => {
-      if (machine.committable) armQuiet();
-    };
+    // Held back (the commit gap, or a commit in flight, which calls back when done): look again when it may commit.
+    const again = () => armQuiet();
     if (!wait) again();
     return wait?.then(again);
   };
-  const onQuiet = () => {
-    quietArmed = false;
+  const check = () => {
     if (arriving > 0) return; // that hand-over re-arms at its end
     if (!sourceIdle()) armQuiet();
     else void reader.run(() => guarded(quietTick));
   };
+  const onQuiet = () => {
+    quietArmed = false;
+    check();
+  };
+  const onGap = () => {
+    gapTimer = undefined;
+    gapAt = Infinity;
+    check();
+  };
   const arrived = () => {
     arriving--;
     lastArrival = Date.now();
-    armQuiet();
+    armQuiet(lastArrival);
   };
 
   const interval = setInterval(() => void reader.run(() => guarded(tick)), Math.min(100, batchMs));
@@ -213,8 +234,9 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
     exec.failure ??= err;
   } finally {
     clearInterval(interval);
+    stopped = true; // nothing re-arms the quiet check now
     if (quietTimer) clearTimeout(quietTimer);
-    quietArmed = true; // nothing re-arms it now
+    if (gapTimer) clearTimeout(gapTimer);
     await reader.run(() => DONE);
     await exec.settle();
     await exec.rollbackOpen();
