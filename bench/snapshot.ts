@@ -192,12 +192,15 @@ interface Cpu {
 interface PathResult {
   seconds: number;
   cpu: Cpu;
+  /** Ferry's seconds per phase. */
+  phases?: string;
 }
 
 async function runPath(ctx: Ctx, path: Path, db: string): Promise<PathResult> {
   await ctx.target.createDatabase(db);
   const dst = ctx.target.urlFor(db);
   let seconds: number;
+  let phases: string | undefined;
   const cpu0 = { self: selfCpu(), source: clusterCpu(ctx.pids.source), target: clusterCpu(ctx.pids.target) };
   if (path === 'psql') {
     await sql(dst, ctx.scenario.ddl);
@@ -225,9 +228,23 @@ async function runPath(ctx: Ctx, path: Path, db: string): Promise<PathResult> {
     });
     try {
       const stop = PROFILE ? await startProfile() : undefined;
+      // Seconds per phase (plan, copy, finalize, …), printed with the run.
+      const t0 = performance.now();
+      let last = t0;
+      let lastPhase = 'start';
+      const marks: string[] = [];
+      const mark = (next: string) => {
+        const now = performance.now();
+        marks.push(`${lastPhase} ${((now - last) / 1000).toFixed(1)}`);
+        last = now;
+        lastPhase = next;
+      };
+      const progress = { ...silentProgress, phase: (p: string) => mark(p) };
       seconds = await timed(async () => {
-        await runFlow({ config, progress: silentProgress });
+        await runFlow({ config, progress });
       });
+      mark('end');
+      phases = marks.slice(1).join(', ');
       await stop?.(join(PROFILE!, `${db}.cpuprofile`));
     } finally {
       rmSync(stateDir, { recursive: true, force: true });
@@ -245,7 +262,7 @@ async function runPath(ctx: Ctx, path: Path, db: string): Promise<PathResult> {
   // The next path gets the disk and the shared buffers to itself.
   await sql(ctx.target.url, `DROP DATABASE "${db}"`);
   await sql(ctx.target.url, 'CHECKPOINT');
-  return { seconds, cpu };
+  return { seconds, cpu, phases };
 }
 
 /** CPU seconds per million rows: client (Ferry's process or psql/pg_dump), source cluster, target cluster. */
@@ -282,10 +299,10 @@ async function scenario(source: Cluster, target: Cluster, sc: Scenario): Promise
     const order = paths.map((_, i) => paths[(i + run) % paths.length]!);
     const line: string[] = [];
     for (const path of order) {
-      const { seconds: s, cpu } = await runPath(ctx, path, `${path.replace('_', '')}_${sc.name}_${run}`);
+      const { seconds: s, cpu, phases } = await runPath(ctx, path, `${path.replace('_', '')}_${sc.name}_${run}`);
       seconds[path].push(s);
       cpus[path].push(cpu);
-      line.push(`${path} ${s.toFixed(1)} s (${fmt(ROWS / s)} rows/s; cpu/M rows ${perM(cpu)})`);
+      line.push(`${path} ${s.toFixed(1)} s (${fmt(ROWS / s)} rows/s; cpu/M rows ${perM(cpu)}${phases ? `; phases ${phases}` : ''})`);
     }
     const ratios = baselines.map((p) => `ferry/${p} ${(seconds[p][run]! / seconds.ferry[run]!).toFixed(2)}x`);
     const msg = `  run ${run + 1}/${RUNS} [load ${load()}]: ${line.join(', ')}; ${ratios.join(', ')}`;
