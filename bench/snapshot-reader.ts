@@ -2,7 +2,7 @@
  * Node's CPU per row on the snapshot's copy path, reader against reader, alternating in one process:
  * `COPY t TO STDOUT (FORMAT binary)` from one server into `COPY t FROM STDIN (FORMAT binary)` on another, through
  *   - `pg-copy-streams`: its copy-to, then pieces joined to ~64 kB (what the snapshot did before);
- *   - `lean`: snapshot-copy-out.ts, pieces of ≥64 kB passed as they are (what it does now).
+ *   - `lean`: snapshot-copy-out.ts, pieces of ≥32 kB passed as they are (what it does now).
  * Prints this process's CPU (user, system) per million rows for each, and the wall time. Not a test.
  *
  *   ROWS=1000000 RUNS=3 node --import tsx bench/snapshot-reader.ts
@@ -47,7 +47,7 @@ function joiner(copyAlways: boolean): Transform {
       pieces++;
       held.push(chunk);
       heldBytes += chunk.length;
-      if (heldBytes < 65536) return done();
+      if (heldBytes < (copyAlways ? 65536 : 32768)) return done();
       done(null, take());
     },
     flush(done) {

@@ -23,6 +23,9 @@ import { asPgRange, rangePredicate, targetRelation } from './ranges.js';
 import { BEGIN_AS_REPLICA, replicaRoleError } from './replica-role.js';
 import { columnList, qualified } from './sql.js';
 
+/** Pieces smaller than this are joined before they are written to the target's COPY. */
+const JOIN_BYTES = 32 * 1024;
+
 export const PROGRESS_TABLE = '_ferry.snapshot_progress';
 
 export const PROGRESS_DDL = [
@@ -103,8 +106,8 @@ class PgRangeWriter implements RangeWriter {
       copyStreams.from(`COPY ${target} (${columnList(copiedColumns(this.table))}) FROM STDIN ${copyOptions(input.format)}`),
     );
     // Each piece becomes one CopyData message (and socket writes) on the way in: small pieces (a source that hands
-    // out a row at a time, or a socket read of a few rows) are joined into ~64 kB; a piece that size already (the
-    // PostgreSQL source pushes one per socket read) passes as it is, without a copy.
+    // out a row at a time, or a socket read of a few rows) are joined into 32 kB or more; a piece that size already
+    // (the PostgreSQL source pushes one per socket read of up to 64 kB, headers removed) passes as it is, uncopied.
     let bytes = 0;
     let held: Buffer[] = [];
     let heldBytes = 0;
@@ -119,7 +122,7 @@ class PgRangeWriter implements RangeWriter {
         bytes += chunk.length;
         held.push(chunk);
         heldBytes += chunk.length;
-        if (heldBytes < 65536) return done();
+        if (heldBytes < JOIN_BYTES) return done();
         done(null, take());
       },
       flush(done) {
