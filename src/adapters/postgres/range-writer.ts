@@ -23,6 +23,9 @@ import { asPgRange, rangePredicate, targetRelation } from './ranges.js';
 import { BEGIN_AS_REPLICA, replicaRoleError } from './replica-role.js';
 import { columnList, qualified } from './sql.js';
 
+/** Pieces smaller than this are joined before they are written to the target's COPY. */
+const JOIN_BYTES = 32 * 1024;
+
 export const PROGRESS_TABLE = '_ferry.snapshot_progress';
 
 export const PROGRESS_DDL = [
@@ -102,24 +105,28 @@ class PgRangeWriter implements RangeWriter {
     const copy = this.client.query(
       copyStreams.from(`COPY ${target} (${columnList(copiedColumns(this.table))}) FROM STDIN ${copyOptions(input.format)}`),
     );
-    // COPY TO hands out one chunk per row; coalescing them into ~64 kB writes saves most of the per-chunk cost of
-    // streams and of CopyData messages on the way in.
+    // Each piece becomes one CopyData message (and socket writes) on the way in: small pieces (a source that hands
+    // out a row at a time, or a socket read of a few rows) are joined into 32 kB or more; a piece that size already
+    // (the PostgreSQL source pushes one per socket read of up to 64 kB, headers removed) passes as it is, uncopied.
     let bytes = 0;
     let held: Buffer[] = [];
     let heldBytes = 0;
+    const take = (): Buffer => {
+      const out = held.length === 1 ? held[0]! : Buffer.concat(held, heldBytes);
+      held = [];
+      heldBytes = 0;
+      return out;
+    };
     const count = new Transform({
       transform(chunk: Buffer, _enc, done) {
         bytes += chunk.length;
         held.push(chunk);
         heldBytes += chunk.length;
-        if (heldBytes < 65536) return done();
-        const out = Buffer.concat(held, heldBytes);
-        held = [];
-        heldBytes = 0;
-        done(null, out);
+        if (heldBytes < JOIN_BYTES) return done();
+        done(null, take());
       },
       flush(done) {
-        done(null, heldBytes ? Buffer.concat(held, heldBytes) : undefined);
+        done(null, heldBytes ? take() : undefined);
       },
     });
     await pipeline(input.stream, count, copy);

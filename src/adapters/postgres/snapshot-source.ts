@@ -3,12 +3,12 @@
  * is never held in memory, whatever its size.
  */
 import type pg from 'pg';
-import copyStreams from 'pg-copy-streams';
 import type { EndpointConfig } from '../../config/schema.js';
 import type { Json, PlannedRange, TableSchema } from '../../core/model.js';
 import type { Checksums, RangeChecksum } from '../../core/ports/checksum.js';
 import type { Chunk, RowStream, SequenceValue, Selection, SnapshotSource } from '../../core/ports/source.js';
 import { PgPool } from './pool.js';
+import { copyOut } from './snapshot-copy-out.js';
 import { checksumRange } from './checksum.js';
 import { chooseFormat, copiedColumns, copyOptions } from './copy-format.js';
 import { describeTables, readSequences } from './introspect.js';
@@ -120,7 +120,7 @@ export class PgSnapshotSource implements SnapshotSource, Checksums {
       client.release(err as Error);
       throw err;
     }
-    const stream = client.query(copyStreams.to(sql));
+    const stream = client.query(copyOut(sql));
     // Release exactly once: cleanly at the end, or destroyed (dropped from the pool) if the COPY was cut short.
     let released = false;
     const release = (err?: Error) => {
