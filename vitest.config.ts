@@ -9,5 +9,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     setupFiles: ['test/support/setup.ts'],
+    // The CLI transpiled once, so that the few hundred processes the tests start skip tsx's loader.
+    globalSetup: ['test/support/global-setup.ts'],
   },
 });
