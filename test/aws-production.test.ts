@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
 import type { SQSEvent } from 'aws-lambda';
 import { StateMachine } from 'aws-local-stepfunctions';
@@ -39,7 +39,9 @@ import { ferry, startFerry, waitFor, writeConfig } from './support/ferry-cli.js'
 import { freshDatabases, query, startPair, type PgPair } from './support/pg-pair.js';
 
 const definition = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'infra', 'workflow.asl.json'), 'utf8'));
-const MAIN = join(import.meta.dirname, '..', 'containers', 'streamer', 'main.ts');
+// Under vitest, the run's build of the same sources (test/support/cli-build.ts): started by plain node, no tsx loader.
+const BUILT = process.env.FERRY_PREBUILT_CLI ? dirname(process.env.FERRY_PREBUILT_CLI) : undefined;
+const MAIN = BUILT ? join(BUILT, 'containers', 'streamer', 'main.js') : join(import.meta.dirname, '..', 'containers', 'streamer', 'main.ts');
 const SECRET = 'wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY';
 
 let pair: PgPair;
@@ -72,7 +74,7 @@ function startCopies() {
 
 /** The streamer image as ECS would run it: its own entry point, the task definition's env plus the overrides. */
 async function containerTask(overrides: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+  const child = spawn(process.execPath, [...(BUILT ? [] : ['--import', 'tsx']), MAIN], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       ...process.env,

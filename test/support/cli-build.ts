@@ -4,7 +4,7 @@
  * `bin/ferry.js` runs the TypeScript sources through tsx's loader, and every module then crosses to the loader's
  * thread: a process start cost about 1.5 s of CPU (about 0.6 s without), and the suite starts a few hundred.
  * Here esbuild (the transformer tsx itself uses, same tsconfig) writes each file of src/ as JavaScript to a
- * temporary tree, file for file with the same relative imports, next to a symlink to node_modules and a copy of
+ * temporary tree (src/ and containers/), file for file with the same relative imports, next to a symlink to node_modules and a copy of
  * package.json, so the process is the same code, started by plain `node`. Tests that are about the binary itself
  * (test/cli-args.test.ts) still run bin/ferry.js.
  */
@@ -25,14 +25,16 @@ process.exitCode = await main(process.argv.slice(2)).catch(reportError);
 export async function buildCli(): Promise<{ entry: string; remove(): void }> {
   const out = mkdtempSync(join(tmpdir(), 'ferry-cli-'));
   try {
-    const src = join(ROOT, 'src');
-    const entryPoints = readdirSync(src, { recursive: true, encoding: 'utf8' })
-      .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
-      .map((f) => join(src, f));
+    // src/, and containers/ (the streamer image's entry, which test/aws-production.test.ts starts as ECS would).
+    const entryPoints = ['src', 'containers'].flatMap((dir) =>
+      readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })
+        .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+        .map((f) => join(ROOT, dir, f)),
+    );
     await build({
       entryPoints,
-      outdir: join(out, 'src'),
-      outbase: src,
+      outdir: out,
+      outbase: ROOT,
       format: 'esm',
       platform: 'node',
       target: 'node20',
