@@ -207,7 +207,7 @@ describe('safety before the first write', () => {
     rmSync(join(dirname(cfg), 'state.db'), { force: true });
     const cfg2 = writeConfig({ name: 'keyless', source: { url: urls.sourceUrl }, target: { url: urls.targetUrl, onExistingRows: 'truncate' }, include: ['app.*'], mode: 'snapshot+cdc', rowsPerRange: 100000, workers: 2 });
     const second = startFerry(['run', cfg2]);
-    await waitForPhase(cfg2, 'streaming', 120_000);
+    await waitForPhase(cfg2, 'streaming', 120_000, second);
     await query(urls.sourceUrl, `INSERT INTO app.log VALUES (0, 'after')`);
     expect((await ferry(['stop', cfg2])).code).toBe(0);
     expect((await second.exited).code).toBe(0);
