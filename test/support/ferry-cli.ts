@@ -64,35 +64,53 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
 
 /**
  * The flow's phase as `ferry status --json` reports it ('failed' when the last run recorded an error), read
- * in-process from the state store. Polling through the CLI cost a process start (about 1.5 s of CPU under tsx)
- * per poll, which took a core from the very run being waited on; the assertions on `ferry status`'s own output
- * stay on the CLI.
+ * in-process from the state store; for `streaming` from a PostgreSQL source, also whether the flow's slot is active
+ * (a streamer is connected), as `ferry status` shows it. Polling through the CLI cost a process start (about 1.5 s
+ * of CPU under tsx) per poll, which took a core from the very run being waited on; the assertions on `ferry
+ * status`'s own output stay on the CLI.
  */
-export async function flowPhase(configPath: string): Promise<string | undefined> {
-  const [{ loadConfigFile }, { openLocalStateStore }, { flowIdOf }, { RUN_ERROR_CHECKPOINT }] = await Promise.all([
+export async function flowPhase(configPath: string): Promise<{ phase: string | undefined; slotActive?: boolean }> {
+  const [{ loadConfigFile }, { openLocalStateStore }, { flowIdOf }, { RUN_ERROR_CHECKPOINT }, { engineOf }] = await Promise.all([
     import('../../src/config/load.js'),
     import('../../src/runtime/local/state.js'),
     import('../../src/runtime/local/flow-id.js'),
     import('../../src/progress/activity.js'),
+    import('../../src/config/schema.js'),
   ]);
   const config = await loadConfigFile(configPath);
-  if (!existsSync(config.state.path)) return undefined;
+  if (!existsSync(config.state.path)) return { phase: undefined };
   const store = await openLocalStateStore(config.state.path);
+  const id = flowIdOf(config);
+  let phase: string | undefined;
   try {
-    const id = flowIdOf(config);
-    if (await store.getCheckpoint(id, RUN_ERROR_CHECKPOINT)) return 'failed';
-    return (await store.getFlow(id))?.phase;
+    phase = (await store.getCheckpoint(id, RUN_ERROR_CHECKPOINT)) ? 'failed' : (await store.getFlow(id))?.phase;
   } finally {
     await store.close();
   }
+  if (phase !== 'streaming' || engineOf(config.source) !== 'postgres') return { phase };
+  const { PgChangeSource } = await import('../../src/adapters/postgres/cdc/change-source.js');
+  const source = new PgChangeSource(config.source);
+  try {
+    return { phase, slotActive: (await source.lag(id).catch(() => undefined))?.active === true };
+  } finally {
+    await source.close();
+  }
 }
 
-/** Wait until the flow reaches `phase`; with `run`, fail at once (with its output) if that process exits first. */
+/**
+ * Wait until the flow reaches `phase`; with `run`, fail at once (with its output) if that process exits first.
+ *
+ * `streaming` also waits for the flow's slot to be active: the phase is recorded before the streamer has started
+ * (its schema hooks read the source catalog, then it connects to the slot), and a test that changes the source's
+ * schema "while streaming" must not race that start. (Polling `ferry status` through the CLI hid the race: each
+ * poll took seconds.)
+ */
 export async function waitForPhase(configPath: string, phase: string, timeoutMs = 60_000, run?: Running): Promise<void> {
   let ended: { code: number | null; stderr: string } | undefined;
   void run?.exited.then((e) => (ended = e));
   await waitFor(`phase ${phase}`, async () => {
-    if ((await flowPhase(configPath).catch(() => undefined)) === phase) return true;
+    const now = await flowPhase(configPath).catch(() => undefined);
+    if (now?.phase === phase && now.slotActive !== false) return true;
     if (ended) throw new Error(`ferry exited (code ${ended.code}) before phase ${phase}:\n${ended.stderr.slice(-2000)}`);
     return false;
   }, timeoutMs);
