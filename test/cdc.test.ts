@@ -126,7 +126,7 @@ describe('snapshot + CDC', () => {
     // One large transaction, into a keyed and a keyless table (a replayed keyless insert would duplicate rows).
     await query(urls.sourceUrl, `
       BEGIN;
-      INSERT INTO app.accounts SELECT g, 'big' || g, g, repeat('x', 100) FROM generate_series(200000, 499999) g;
+      INSERT INTO app.accounts SELECT g, 'big' || g, g, repeat('x', 100) FROM generate_series(200000, 349999) g;
       INSERT INTO app.log SELECT timestamp '2025-01-01' + g * interval '1 s', 'big' FROM generate_series(1, 50000) g;
       UPDATE app.accounts SET note = 'touched' WHERE id <= 30000;
       COMMIT;`);
