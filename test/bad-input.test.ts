@@ -14,7 +14,8 @@ import { freshDatabases, query, usePgPair } from './support/pg-pair.js';
 
 const pair = usePgPair();
 
-const BIN = join(import.meta.dirname, '..', 'bin', 'ferry.js');
+// Under vitest, the run's build of the same sources (test/support/cli-build.ts): a start without tsx's loader.
+const BIN = process.env.FERRY_PREBUILT_CLI || join(import.meta.dirname, '..', 'bin', 'ferry.js');
 const dir = mkdtempSync(join(tmpdir(), 'ferry-bad-'));
 let files = 0;
 

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { freshDatabases, query, usePgPair } from './support/pg-pair.js';
-import { ferry, startFerry, waitFor, writeConfig } from './support/ferry-cli.js';
+import { ferry, startFerry, waitFor, waitForPhase, writeConfig } from './support/ferry-cli.js';
 
 const pair = usePgPair();
 
@@ -36,7 +36,7 @@ describe('ferry run follows the source schema while streaming', () => {
       cdc: { batchMs: 200, heartbeatSeconds: 1 },
     });
     const run = startFerry(['run', cfg], { FERRY_LOG_LEVEL: 'warn' });
-    await waitFor('streaming', async () => (await ferry(['status', cfg, '--json'])).stdout.includes('"phase": "streaming"'), 90_000);
+    await waitForPhase(cfg, 'streaming', 90_000);
 
     await query(urls.sourceUrl, `
       ALTER TABLE app.orders ADD COLUMN status text NOT NULL DEFAULT 'new';
@@ -93,7 +93,7 @@ describe('ferry run follows the source schema while streaming', () => {
       cdc: { batchMs: 200, heartbeatSeconds: 1 },
     });
     const first = startFerry(['run', cfg]);
-    await waitFor('streaming', async () => (await ferry(['status', cfg, '--json'])).stdout.includes('"phase": "streaming"'), 90_000);
+    await waitForPhase(cfg, 'streaming', 90_000);
     await query(urls.sourceUrl, `
       ALTER TABLE app.orders ADD COLUMN status text NOT NULL DEFAULT 'new';
       INSERT INTO app.orders SELECT g, 'k', 'paid' FROM generate_series(301, 5300) g;
@@ -107,7 +107,7 @@ describe('ferry run follows the source schema while streaming', () => {
     await first.exited;
     await query(urls.sourceUrl, `UPDATE app.orders SET remark = 'after kill' WHERE id % 5 = 0; INSERT INTO app.m VALUES (7, 150, 'after kill');`);
     const second = startFerry(['run', cfg]);
-    await waitFor('streaming again', async () => (await ferry(['status', cfg, '--json'])).stdout.includes('"phase": "streaming"'), 60_000);
+    await waitForPhase(cfg, 'streaming', 60_000);
     await waitFor('the attached partition on the target', async () => (await query(urls.targetUrl, `SELECT count(*) n FROM app.m WHERE at >= 100`).catch(() => [{ n: '0' }]))[0]!.n === '201', 60_000);
     await waitFor('the rename replayed', async () => (await query(urls.targetUrl, `SELECT count(*) n FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'remark'`))[0]!.n === '1', 30_000);
     const stop = await ferry(['stop', cfg]);

@@ -13,7 +13,7 @@
  */
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ferry, startFerry, waitFor, writeConfig } from './support/ferry-cli.js';
+import { ferry, startFerry, waitFor, waitForPhase, writeConfig } from './support/ferry-cli.js';
 import {
   BUILTIN_CASES,
   type Case,
@@ -266,7 +266,7 @@ describe('CDC fidelity', () => {
       throw new Error(`ferry run ended early (${r.code}): ${r.stderr}`);
     });
     runEnded.catch(() => {});
-    const streaming = () => waitFor('streaming', async () => (await ferry(['status', cfg, '--json'])).stdout.includes('"phase": "streaming"'), 60_000);
+    const streaming = () => waitForPhase(cfg, 'streaming', 60_000);
     await Promise.race([streaming(), runEnded]);
 
     await query(urls.sourceUrl, INSERTS_1);

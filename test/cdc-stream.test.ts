@@ -14,7 +14,7 @@ import { pgEndpoint, rawTypes } from '../src/adapters/postgres/connect.js';
 import { openReplicationStream } from '../src/adapters/postgres/cdc/pgoutput-stream.js';
 import { slotName } from '../src/adapters/postgres/cdc/names.js';
 import type { StreamEvent } from '../src/core/ports/change-source.js';
-import { ferry, killAll, startFerry, waitFor, writeConfig } from './support/ferry-cli.js';
+import { ferry, killAll, startFerry, waitFor, waitForPhase, writeConfig } from './support/ferry-cli.js';
 import { query } from './support/pg-pair.js';
 
 /** A cluster on a fixed data directory and port, so it can be stopped (fast shutdown) and started again. */
@@ -185,7 +185,7 @@ function config(name: string, sourceUrl: string, targetUrl: string, heartbeatSec
 }
 
 async function streaming(cfg: string) {
-  await waitFor('streaming', async () => (await ferry(['status', cfg, '--json'])).stdout.includes('"phase": "streaming"'), 90_000);
+  await waitForPhase(cfg, 'streaming', 90_000);
 }
 
 async function writeSome(url: string, round: number) {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { freshDatabases, query, usePgPair } from './support/pg-pair.js';
-import { ferry, startFerry, waitFor, writeConfig } from './support/ferry-cli.js';
+import { ferry, startFerry, waitFor, waitForPhase, writeConfig } from './support/ferry-cli.js';
 
 const pair = usePgPair();
 
@@ -27,7 +27,7 @@ describe('unlogged tables', () => {
       cdc: { batchMs: 200, heartbeatSeconds: 1 },
     });
     const run = startFerry(['run', cfg], { FERRY_LOG_LEVEL: 'warn' });
-    await waitFor('streaming', async () => (await ferry(['status', cfg, '--json'])).stdout.includes('"phase": "streaming"'), 90_000);
+    await waitForPhase(cfg, 'streaming', 90_000);
 
     // The publication holds the logged table only.
     const published = await query(urls.sourceUrl, `SELECT schemaname || '.' || tablename AS t FROM pg_publication_tables ORDER BY 1`);

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { freshDatabases, query, usePgPair } from './support/pg-pair.js';
-import { ferry, startFerry, waitFor, writeConfig } from './support/ferry-cli.js';
+import { ferry, startFerry, waitFor, waitForPhase, writeConfig } from './support/ferry-cli.js';
 
 const pair = usePgPair();
 
@@ -86,7 +86,7 @@ describe('snapshot + CDC', () => {
     const run = startFerry(['run', cfg]);
     let rounds = 0;
     // Keep writing through the whole snapshot and into streaming.
-    const streaming = waitFor('streaming', async () => (await ferry(['status', cfg, '--json'])).stdout.includes('"phase": "streaming"'), 90_000);
+    const streaming = waitForPhase(cfg, 'streaming', 90_000, run);
     let done = false;
     void streaming.then(() => (done = true), () => (done = true));
     while (!done) await workload(urls.sourceUrl, rounds++);
@@ -122,11 +122,11 @@ describe('snapshot + CDC', () => {
     await query(urls.sourceUrl, SCHEMA);
     const cfg = cdcConfig(urls, 'kill');
     const first = startFerry(['run', cfg]);
-    await waitFor('streaming', async () => (await ferry(['status', cfg, '--json'])).stdout.includes('"phase": "streaming"'), 90_000);
+    await waitForPhase(cfg, 'streaming', 90_000, first);
     // One large transaction, into a keyed and a keyless table (a replayed keyless insert would duplicate rows).
     await query(urls.sourceUrl, `
       BEGIN;
-      INSERT INTO app.accounts SELECT g, 'big' || g, g, repeat('x', 100) FROM generate_series(200000, 499999) g;
+      INSERT INTO app.accounts SELECT g, 'big' || g, g, repeat('x', 100) FROM generate_series(200000, 349999) g;
       INSERT INTO app.log SELECT timestamp '2025-01-01' + g * interval '1 s', 'big' FROM generate_series(1, 50000) g;
       UPDATE app.accounts SET note = 'touched' WHERE id <= 30000;
       COMMIT;`);
@@ -142,7 +142,7 @@ describe('snapshot + CDC', () => {
 
     await workload(urls.sourceUrl, 1);
     const second = startFerry(['run', cfg]);
-    await waitFor('streaming again', async () => (await ferry(['status', cfg, '--json'])).stdout.includes('"phase": "streaming"'), 60_000);
+    await waitForPhase(cfg, 'streaming', 60_000, second);
     await stopAndVerify(cfg, second);
     const counts = `SELECT (SELECT count(*) FROM app.accounts) a, (SELECT count(*) FROM app.log) g, (SELECT count(*) FROM app.log WHERE message = 'big') b`;
     expect(await query(urls.targetUrl, counts)).toEqual(await query(urls.sourceUrl, counts));

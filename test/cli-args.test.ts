@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommand, suggest, UsageError } from '../src/cli/args.js';
 import { COMMANDS } from '../src/cli/main.js';
-import { ferry, writeConfig } from './support/ferry-cli.js';
+import { ferry, REAL_BIN, writeConfig } from './support/ferry-cli.js';
 
 describe('argument parsing', () => {
   it('suggests the nearest flag or command for a typo', () => {
@@ -23,9 +23,10 @@ describe('argument parsing', () => {
   });
 });
 
+// The first two through bin/ferry.js itself (tsx): the binary users run; the rest through the tests' build of it.
 describe('the ferry binary', () => {
   it('refuses `verify --reapir` instead of running verify without repair', async () => {
-    const r = await ferry(['verify', 'ferry.yaml', '--reapir']);
+    const r = await ferry(['verify', 'ferry.yaml', '--reapir'], {}, REAL_BIN);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('did you mean `--repair`?');
     expect(r.stderr).toContain('ferry verify --help');
@@ -33,10 +34,10 @@ describe('the ferry binary', () => {
 
   it('has --version, --help per command, and suggests commands', async () => {
     const [version, help, unknown, bare] = await Promise.all([
-      ferry(['--version']),
-      ferry(['reset', '--help']),
-      ferry(['verfy', 'x.yaml']),
-      ferry([]),
+      ferry(['--version'], {}, REAL_BIN),
+      ferry(['reset', '--help'], {}, REAL_BIN),
+      ferry(['verfy', 'x.yaml'], {}, REAL_BIN),
+      ferry([], {}, REAL_BIN),
     ]);
     expect(version.code).toBe(0);
     expect(version.stdout).toMatch(/^ferry \d+\.\d+\.\d+/);

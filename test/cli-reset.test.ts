@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { freshDatabases, query, usePgPair } from './support/pg-pair.js';
-import { ferry, startFerry, waitFor, writeConfig } from './support/ferry-cli.js';
+import { ferry, startFerry, waitFor, waitForPhase, writeConfig } from './support/ferry-cli.js';
 
 const pair = usePgPair();
 
@@ -20,7 +20,7 @@ async function runUntilStreaming(config: string, targetUrl: string, rows: number
     const r = await query<{ n: string }>(targetUrl, `SELECT count(*)::text AS n FROM app.t`).catch(() => [{ n: '0' }]);
     return Number(r[0]!.n) === rows;
   });
-  await waitFor('streaming', async () => (await ferry(['status', config, '--json'])).stdout.includes('"phase": "streaming"'));
+  await waitForPhase(config, 'streaming');
   run.child.kill('SIGINT');
   expect((await run.exited).code).toBe(0);
 }

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { freshDatabases, query, usePgPair } from './support/pg-pair.js';
-import { ferry, killAll, startFerry, waitFor, writeConfig } from './support/ferry-cli.js';
+import { ferry, killAll, startFerry, waitFor, waitForPhase, writeConfig } from './support/ferry-cli.js';
 import { pg15Available, startPg15 } from './support/pg15.js';
 import { startCluster } from '../src/embedded/cluster.js';
 
@@ -71,7 +71,6 @@ async function same(urls: { sourceUrl: string; targetUrl: string }): Promise<boo
 }
 
 
-const phase = async (cfg: string, p: string) => (await ferry(['status', cfg, '--json'])).stdout.includes(`"phase": "${p}"`);
 
 /** The whole scenario on one database pair (the source empty): plan, snapshot, stream, verify, repair, stop. */
 async function scenario(urls: { sourceUrl: string; targetUrl: string }, name: string) {
@@ -84,7 +83,7 @@ async function scenario(urls: { sourceUrl: string; targetUrl: string }, name: st
   expect(plan.stdout).toMatch(/controls: without blob; kind -> category; where id % 2 = 0 \(streamed: columns applied by Ferry/);
 
   const run = startFerry(['run', cfg]);
-  await waitFor('streaming', () => phase(cfg, 'streaming'), 120_000);
+  await waitForPhase(cfg, 'streaming', 120_000, run);
   // The snapshot: kept columns, filtered rows, target names; no index or constraint of the excluded column.
   expect(await same(urls)).toBe(true);
   const cols = await query(urls.targetUrl, `SELECT string_agg(attname, ',' ORDER BY attnum) c FROM pg_attribute WHERE attrelid = 'app.orders'::regclass AND attnum > 0 AND NOT attisdropped`);

@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freshDatabases, query, usePgPair } from './support/pg-pair.js';
-import { ferry, startFerry, waitFor, writeConfig } from './support/ferry-cli.js';
+import { ferry, startFerry, waitFor, waitForPhase, writeConfig } from './support/ferry-cli.js';
 import { sameDatabaseProblem } from '../src/adapters/postgres/preflight-safety.js';
 
 const pair = usePgPair();
@@ -207,7 +207,7 @@ describe('safety before the first write', () => {
     rmSync(join(dirname(cfg), 'state.db'), { force: true });
     const cfg2 = writeConfig({ name: 'keyless', source: { url: urls.sourceUrl }, target: { url: urls.targetUrl, onExistingRows: 'truncate' }, include: ['app.*'], mode: 'snapshot+cdc', rowsPerRange: 100000, workers: 2 });
     const second = startFerry(['run', cfg2]);
-    await waitFor('streaming', async () => (await ferry(['status', cfg2, '--json'])).stdout.includes('"phase": "streaming"'), 120_000);
+    await waitForPhase(cfg2, 'streaming', 120_000, second);
     await query(urls.sourceUrl, `INSERT INTO app.log VALUES (0, 'after')`);
     expect((await ferry(['stop', cfg2])).code).toBe(0);
     expect((await second.exited).code).toBe(0);

@@ -14,7 +14,7 @@ import { silentProgress } from '../src/core/progress.js';
 import { startCluster, type Cluster } from '../src/embedded/cluster.js';
 import { runFlow } from '../src/runtime/local/run-flow.js';
 import { APP_DATA, APP_ROLES, APP_SCHEMA } from './support/app-schema.js';
-import { ferry, killAll, startFerry, waitFor, writeConfig } from './support/ferry-cli.js';
+import { ferry, killAll, startFerry, waitFor, waitForPhase, writeConfig } from './support/ferry-cli.js';
 import {
   BUILTIN_CASES,
   compareClient,
@@ -97,10 +97,7 @@ describe.skipIf(!pg15Available())('PostgreSQL 15 -> 18', () => {
     await query(sourceUrl, `ALTER TABLE app.sessions SET LOGGED`);
     const cfg = writeConfig({ name: 'app15', source: { url: sourceUrl }, target: { url: targetUrl }, mode: 'snapshot+cdc', workers: 2 });
     const run = startFerry(['run', cfg]);
-    await waitFor('streaming', async () => {
-      if (run.child.exitCode !== null) throw new Error(`ferry run exited early: ${(await run.exited).stderr}`);
-      return (await ferry(['status', cfg, '--json'])).stdout.includes('"phase": "streaming"');
-    }, 120_000);
+    await waitForPhase(cfg, 'streaming', 120_000, run);
     // Tables with triggers too: the source's triggers fire once (their effects, audit rows and updated_at, stream
     // as changes); the target's, created by finalize, must not fire again on replayed changes (replica role).
     await query(sourceUrl, `

@@ -33,6 +33,10 @@ export async function startDynamoDbLocal(): Promise<DynamoDbLocal> {
   const proc: ChildProcess = spawn(
     'java',
     [
+      // A short-lived server on a shared 2-core machine: the quick JIT tier only and one GC thread spend far less
+      // CPU on warming up than the C2 compiler and parallel GC threads, for the few thousand requests a file makes.
+      '-XX:TieredStopAtLevel=1',
+      '-XX:+UseSerialGC',
       `-Djava.library.path=${join(dir, 'DynamoDBLocal_lib')}`,
       '-jar',
       join(dir, 'DynamoDBLocal.jar'),
