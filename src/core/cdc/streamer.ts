@@ -71,6 +71,8 @@ export interface StreamerOptions {
   applyChunkBytes?: number;
   /** Bytes of changes that may wait for the apply lane before the source is paused (the memory bound). */
   maxBacklogBytes?: number;
+  /** Bytes a streamed transaction waiting for a target connection may hold (default 4 × maxBacklogBytes). */
+  maxHeldBytes?: number;
   /** Commit at the next transaction boundary once this many changes are open. */
   commitChanges?: number;
   /** Stop: commit at the next transaction boundary (or roll back after `stopGraceMs`), then return. */
@@ -149,7 +151,7 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
     batchMs,
     applyChunk: opts.applyChunk ?? 5_000,
     applyChunkBytes,
-    maxHeldBytes: maxBacklogBytes * 4,
+    maxHeldBytes: opts.maxHeldBytes ?? maxBacklogBytes * 4,
     minCommitGapMs,
     commitChanges: opts.commitChanges ?? 500_000,
     stopGraceMs: opts.stopGraceMs ?? 5000,
