@@ -92,7 +92,12 @@ export function governHeap(opts: GovernOptions): () => void {
   const limit = opts.softLimitMb * MB;
   let trigger = limit;
   const growing = opts.growingPercent ?? 0;
-  if (growing > 0) v8.setFlagsFromString(`--heap-growing-percent=${growing}`);
+  if (growing > 0) {
+    v8.setFlagsFromString(`--heap-growing-percent=${growing}`);
+    // V8 sets the next limit at the end of a full collection: one now, or the first burst runs up to the limit
+    // set before (up to 4× live).
+    gc?.();
+  }
   const timer = setInterval(() => {
     // V8's own counters: process.memoryUsage() also reads the RSS from /proc, which costs more than it tells here.
     if (gc && v8.getHeapStatistics().used_heap_size > trigger) {

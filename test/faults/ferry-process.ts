@@ -50,10 +50,12 @@ export class FerryProcess {
     this.startedAt = Date.now();
     this.expectingExit = false;
     // warn: what the process reports is in its stderr, for the failure message.
-    const run = startFerry(['run', this.config], { FERRY_LOG_LEVEL: 'warn' });
+    const verbose = process.env.FERRY_FAULT_VERBOSE === '1';
+    const run = startFerry(['run', this.config], { FERRY_LOG_LEVEL: verbose ? 'info' : 'warn' });
     this.run = run;
-    // FERRY_FAULT_VERBOSE=1: every line the process writes to stderr (its warnings: reconnects, their delays), as it comes.
-    if (process.env.FERRY_FAULT_VERBOSE === '1') {
+    // FERRY_FAULT_VERBOSE=1: every line the process writes to stderr (info: reconnects and their delays, the
+    // streaming status every 5 s), as it comes.
+    if (verbose) {
       let rest = '';
       run.child.stderr?.on('data', (d: Buffer) => {
         const lines = (rest + d.toString()).split('\n');
