@@ -5,7 +5,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { classifyStreamError } from '../src/runtime/stream-errors.js';
-import { superviseStream } from '../src/runtime/supervise-stream.js';
+import { superviseStream, unreachableEndpoint } from '../src/runtime/supervise-stream.js';
 import { acquireLease, deadLocalOwner } from '../src/runtime/lease.js';
 import { openLocalStateStore } from '../src/runtime/local/state.js';
 import { ConfigError, ConnectionError, FerryError } from '../src/core/errors.js';
@@ -80,6 +80,67 @@ describe('superviseStream', () => {
     await expect(p).resolves.toBeUndefined();
   });
 });
+
+describe('reconnecting when the server is back', () => {
+  it('the error names the address a refused connection could not reach, through the wrappers', async () => {
+    const { connect, pgEndpoint } = await import('../src/adapters/postgres/connect.js');
+    const port = await freePort();
+    const err = await connect(pgEndpoint({ url: `postgres://app@127.0.0.1:${port}/db` } as never, 'target')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect(unreachableEndpoint(err)).toEqual({ host: '127.0.0.1', port });
+    expect(unreachableEndpoint(wrapped(err))).toEqual({ host: '127.0.0.1', port });
+    expect(unreachableEndpoint(pgError('57P01', 'terminating connection due to administrator command'))).toBeUndefined();
+  });
+
+  it('retries as soon as the refused endpoint accepts connections again, not after the backoff; then backs off from the start', async () => {
+    const { createServer } = await import('node:net');
+    const { connect, pgEndpoint } = await import('../src/adapters/postgres/connect.js');
+    const port = await freePort();
+    const endpoint = pgEndpoint({ url: `postgres://app@127.0.0.1:${port}/db` } as never, 'target');
+    const server = createServer((s) => s.destroy());
+    const warnings: string[] = [];
+    const starts: number[] = [];
+    let backAt = 0;
+    let startingUp = true;
+    // Refused at 0 s and at about 2 s (base delay 2 s), then a wait of 3-5 s; the server is back at 3 s, inside it.
+    const back = setTimeout(() => server.listen(port, '127.0.0.1', () => (backAt = Date.now())), 3000);
+    try {
+      const result = await superviseStream(
+        async () => {
+          starts.push(Date.now());
+          if (!backAt) await connect(endpoint); // refused: throws the real error
+          if (startingUp) {
+            startingUp = false;
+            throw pgError('57P03', 'the database system is starting up'); // names no address: plain backoff
+          }
+          return 'streaming';
+        },
+        { signal: new AbortController().signal, warn: (m) => warnings.push(m), baseDelayMs: 2000, maxDelayMs: 60_000, probeMs: 100 },
+      );
+      expect(result).toBe('streaming');
+      expect(starts).toHaveLength(4);
+      expect(backAt).toBeGreaterThan(starts[1]!);
+      // The third attempt followed the server's return within the probe interval, not the 3-5 s backoff.
+      expect(starts[2]! - backAt).toBeLessThan(800);
+      expect(warnings[0]).toMatch(new RegExp(`attempt 1, reconnecting in .* s or as soon as 127\\.0\\.0\\.1:${port} answers\\): cannot reach target`));
+      expect(warnings[1]).toMatch(/attempt 2, reconnecting in [345]\.\d s or as soon as/);
+      // The backoff started over when the server answered: the next failure is attempt 1 again, 1.5-2.5 s.
+      expect(warnings[2]).toMatch(/attempt 1, reconnecting in (1\.[5-9]|2\.[0-5]) s\): the database system is starting up/);
+    } finally {
+      clearTimeout(back);
+      server.close();
+    }
+  }, 60_000);
+});
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
 
 describe('leases of dead runs', () => {
   it('a lease held by a process of this host that is gone is taken at once; a live holder is waited for', async () => {

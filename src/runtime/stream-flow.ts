@@ -28,6 +28,15 @@ export interface StreamFlowDeps {
   rowFilter?: RowFilter;
 }
 
+/**
+ * What the streamer may hold in memory, whatever the size of a transaction: `applyChunkBytes` of row values per
+ * target call, up to `maxBacklogBytes` of them waiting for the target before the source is paused (backpressure,
+ * nothing is dropped). Small enough that a 1 GB transaction streams through in about 150 MB of RSS, large enough
+ * that the source's decoding overlaps the target's apply (two chunks in flight). A large transaction held while
+ * more than `cdc.maxStreamedTransactions` are in progress keeps the 64 MiB it had before these were lowered.
+ */
+export const STREAM_MEMORY = { applyChunkBytes: 2 << 20, maxBacklogBytes: 4 << 20, maxHeldBytes: 64 << 20 } as const;
+
 /** Returns true when it drained on a stop request, false when the signal stopped it. */
 export async function streamFlow(deps: StreamFlowDeps, flow: FlowRecord, config: LoadedConfig, signal: AbortSignal): Promise<boolean> {
   const { changes, store, progress } = deps;
@@ -41,7 +50,8 @@ export async function streamFlow(deps: StreamFlowDeps, flow: FlowRecord, config:
   if (flow.phase === 'stopped') await store.updateFlow(flow.id, { phase: 'streaming' });
   progress.phase('streaming');
   let drained = false;
-  const ungovern = governHeap({ softLimitMb: 64, intervalMs: 100 });
+  // The heap near what is live (heap-governor.ts): old generation 1.3× live between collections, a backstop at 64 MB.
+  const ungovern = governHeap({ softLimitMb: 64, growingPercent: 30, intervalMs: 100 });
   // What `ferry status` shows from another process: honest lag, reconnects and the last warning.
   const live: LiveStatus = { at: 0, lagMs: 0, position: '', reconnects: 0 };
   let written = 0;
@@ -93,6 +103,7 @@ export async function streamFlow(deps: StreamFlowDeps, flow: FlowRecord, config:
         consistency: config.cdc.consistency,
         lanes: config.cdc.lanes,
         maxStreams: config.cdc.maxStreamedTransactions,
+        ...STREAM_MEMORY,
         signal,
         drainTo: async () => {
           if ((await store.getFlow(flow.id))?.phase !== 'stopping') return undefined;

@@ -50,8 +50,19 @@ export class FerryProcess {
     this.startedAt = Date.now();
     this.expectingExit = false;
     // warn: what the process reports is in its stderr, for the failure message.
-    const run = startFerry(['run', this.config], { FERRY_LOG_LEVEL: 'warn' });
+    const verbose = process.env.FERRY_FAULT_VERBOSE === '1';
+    const run = startFerry(['run', this.config], { FERRY_LOG_LEVEL: verbose ? 'info' : 'warn' });
     this.run = run;
+    // FERRY_FAULT_VERBOSE=1: every line the process writes to stderr (info: reconnects and their delays, the
+    // streaming status every 5 s), as it comes.
+    if (verbose) {
+      let rest = '';
+      run.child.stderr?.on('data', (d: Buffer) => {
+        const lines = (rest + d.toString()).split('\n');
+        rest = lines.pop() ?? '';
+        for (const l of lines) if (l.trim()) this.opts.log(`  ferry: ${l.length > 300 ? `${l.slice(0, 300)}…` : l}`);
+      });
+    }
     const started = this.startedAt;
     void run.exited.then(async (r) => {
       if (this.run === run) this.run = undefined;

@@ -129,6 +129,13 @@ async function streamingAndApplying(flow: Flow, timeoutMs: number): Promise<bool
   return until(async () => reached(await flow.ferry.phase(), 'streaming') && (await flow.ferry.checkpoint()) !== before, timeoutMs);
 }
 
+/** Log when the flow's checkpoint first moves past `before` (the streamer is back and committing), for the breakdown. */
+async function firstCommitAfter(flow: Flow, before: string | undefined, since: number): Promise<void> {
+  if (await until(async () => (await flow.ferry.checkpoint()) !== before, 120_000, 100)) {
+    flow.log(`  the streamer committed again ${((Date.now() - since) / 1000).toFixed(1)} s after the fault ended`);
+  }
+}
+
 /**
  * The end of every scenario: stop the workload, wait for the flow to stream, commit a marker and time its arrival
  * on the target, drain with `ferry stop`, compare every table.
@@ -145,8 +152,13 @@ async function finish(flow: Flow, lastFaultAt: number, convergeTimeoutMs: number
   } else {
     const marker = 1 + report.kills + report.restarts;
     await writeMarker(flow.sourceUrl, marker);
+    const written = Date.now();
     if (await until(() => markerArrived(flow.targetUrl, marker), Math.max(1000, deadline - Date.now()), 100)) {
       report.convergeMs = Date.now() - lastFaultAt;
+      flow.log(
+        `  converged ${(report.convergeMs / 1000).toFixed(1)} s after the fault ended: the workload stopped and the marker was ` +
+          `committed at +${((written - lastFaultAt) / 1000).toFixed(1)} s, on the target ${((Date.now() - written) / 1000).toFixed(1)} s later`,
+      );
     } else {
       report.failures.push(`the target did not catch up within ${convergeTimeoutMs / 1000} s of the last fault`);
     }
@@ -265,10 +277,12 @@ export async function targetOutageScenario(env: FaultEnv, opts: OutageOptions): 
     const stop = await env.target.stop(30_000);
     log(`target stopped (${stop.ms} ms); down for ${opts.downSeconds} s while the workload goes on`);
     await sleep(opts.downSeconds * 1000);
+    const before = await ferry.checkpoint();
     await env.target.start();
     const back = Date.now();
     log('target started again');
     if (!ferry.running()) log('ferry run is not running when the target is back');
+    void firstCommitAfter(flow, before, back);
     // Give the streamer time to find the target again under load before the workload ends.
     await sleep(2000);
     await finish(flow, back, 120_000);

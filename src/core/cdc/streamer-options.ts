@@ -40,6 +40,8 @@ export interface StreamerOptions {
   applyChunkBytes?: number;
   /** Bytes of changes that may wait for the apply lane before the source is paused (the memory bound). */
   maxBacklogBytes?: number;
+  /** Bytes a streamed transaction waiting for a target connection may hold (default 4 × maxBacklogBytes). */
+  maxHeldBytes?: number;
   /** Commit at the next transaction boundary once this many changes are open. */
   commitChanges?: number;
   /** Stop: commit at the next transaction boundary (or roll back after `stopGraceMs`), then return. */

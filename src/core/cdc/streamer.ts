@@ -73,7 +73,7 @@ export async function runStreamer(deps: StreamerDeps, opts: StreamerOptions): Pr
     batchMs,
     applyChunk: opts.applyChunk ?? 5_000,
     applyChunkBytes,
-    maxHeldBytes: maxBacklogBytes * 4,
+    maxHeldBytes: opts.maxHeldBytes ?? maxBacklogBytes * 4,
     minCommitGapMs: opts.minCommitGapMs ?? 10,
     commitChanges: opts.commitChanges ?? 500_000,
     stopGraceMs: opts.stopGraceMs ?? 5000,

@@ -12,7 +12,6 @@ import { MongoSnapshotTarget } from '../../adapters/mongodb/snapshot-target.js';
 import { PgChangeSource } from '../../adapters/postgres/cdc/change-source.js';
 import { PgChangeTarget } from '../../adapters/postgres/cdc/change-target.js';
 import { streamerConnections } from '../../core/cdc/streamer.js';
-import { checkSourceAndTarget } from '../../adapters/postgres/preflight-safety.js';
 import { PgSnapshotSource } from '../../adapters/postgres/snapshot-source.js';
 import { PgSnapshotTarget } from '../../adapters/postgres/snapshot-target.js';
 import type { LoadedConfig } from '../../config/load.js';
@@ -24,6 +23,7 @@ import type { ChangeSource } from '../../core/ports/change-source.js';
 import type { ChangeTarget } from '../../core/ports/change-target.js';
 import type { SnapshotSource } from '../../core/ports/source.js';
 import type { SnapshotTarget } from '../../core/ports/target.js';
+import { openPgFlowAdapters } from './pg-adapters.js';
 
 export interface FlowAdapters {
   source: SnapshotSource & { useSnapshot?(name: string | undefined): void };
@@ -42,15 +42,8 @@ export function hasMongoEndpoint(config: LoadedConfig): boolean {
 export function openFlowAdapters(config: LoadedConfig, opts: { cdc: boolean; warn: (m: string) => void; heartbeatMs: number }): FlowAdapters {
   const from = engineOf(config.source);
   const to = engineOf(config.target);
-  if (from === 'postgres' && to === 'postgres') {
-    return {
-      source: new PgSnapshotSource(config.source, { connections: config.workers + 1 }),
-      target: new PgSnapshotTarget(config.target, { connections: config.workers + 1 }),
-      changes: opts.cdc ? new PgChangeSource(config.source, { warn: opts.warn, heartbeatMs: opts.heartbeatMs }) : undefined,
-      applier: opts.cdc ? new PgChangeTarget(config.target, { connections: streamerConnections(config.cdc) }) : undefined,
-      preflight: (tables, flow) => checkSourceAndTarget(config.source, config.target, tables, { cdc: opts.cdc, flow }),
-    };
-  }
+  // One wiring for PostgreSQL → PostgreSQL (pg-adapters.ts, which `ferry run` imports without this module).
+  if (from === 'postgres' && to === 'postgres') return openPgFlowAdapters(config, opts);
   let source: FlowAdapters['source'];
   let changes: ChangeSource | undefined;
   let sourceCheck: (tables: TableSchema[]) => Promise<void>;

@@ -22,7 +22,7 @@ import type { ProgressSink } from '../../core/progress.js';
 import { finalizeSnapshot } from '../../core/snapshot/finalize.js';
 import { planSnapshot } from '../../core/snapshot/plan.js';
 import { copyRanges, tablePlans } from './copy-ranges.js';
-import { openFlowAdapters } from './engines.js';
+import { openLocalFlowAdapters } from './pg-adapters.js';
 import { configSummary, flowIdOf } from './flow-id.js';
 import { openLocalStateStore } from './state.js';
 
@@ -52,8 +52,8 @@ export async function runFlow(opts: LocalRunOptions): Promise<LocalRunResult> {
   const store = await openLocalStateStore(config.state.path);
   const owner = `${hostname()}:${process.pid}`;
   const lease = `runner:${flowId}`;
-  // PostgreSQL or MongoDB on either side (engines.ts); PostgreSQL → PostgreSQL is wired as before.
-  const adapters = openFlowAdapters(config, { cdc, warn: (m) => progress.warn(m), heartbeatMs: config.cdc.heartbeatSeconds * 1000 });
+  // PostgreSQL or MongoDB on either side (engines.ts, imported only for MongoDB); PostgreSQL → PostgreSQL as before.
+  const adapters = await openLocalFlowAdapters(config, { cdc, warn: (m) => progress.warn(m), heartbeatMs: config.cdc.heartbeatSeconds * 1000 });
   const { source, target, changes, applier } = adapters;
   let held: HeldLease | undefined;
   try {
