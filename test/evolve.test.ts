@@ -56,6 +56,20 @@ describe('evolveColumns', () => {
     expect(evolveColumns(evo.table, rel(...BASE, ['status', TEXT]), catalog)).toEqual({ kind: 'same' });
   });
 
+  it('a column renamed before tracking began is a rename when the plan recorded its attnum, and pauses otherwise', () => {
+    // The catalog at the streamer's start already says `remark` (renamed after the snapshot described `note`).
+    const renamedEarly = [START[0]!, cat(2, 'remark', 'text', TEXT), START[2]!];
+    const withPlan = trackTable(schema, renamedEarly, { id: 1, note: 2, total: 3 });
+    expect(withPlan.attnums.note).toBe(2);
+    const evo = evolveColumns(withPlan, rel(['id', INT4], ['remark', TEXT], ['total', NUMERIC, 655366]), renamedEarly);
+    expect(evo.kind === 'apply' && evo.steps).toEqual([{ op: 'rename', from: 'note', to: 'remark' }]);
+    const without = trackTable(schema, renamedEarly);
+    expect(evolveColumns(without, rel(['id', INT4], ['remark', TEXT], ['total', NUMERIC, 655366]), renamedEarly).kind).toBe('pause');
+    // An attnum now held by a column the schema also knows by name is not taken for the renamed one.
+    const swapped = [START[0]!, cat(2, 'total', 'text', TEXT), cat(4, 'x', 'text', TEXT)];
+    expect(trackTable(schema, swapped, { id: 1, note: 2, total: 3 }).attnums.note).toBeUndefined();
+  });
+
   it('tells a rename from a drop plus an add by the attribute number', () => {
     const catalog = [START[0]!, cat(2, 'remark', 'text', TEXT), START[2]!];
     const evo = evolveColumns(tracked(), rel(['id', INT4], ['remark', TEXT], ['total', NUMERIC, 655366]), catalog);

@@ -64,6 +64,12 @@ export type PgTableExtra = {
   constraints: PgConstraint[];
   sequences: PgSequence[];
   replicaIdentity: { mode: 'default' | 'nothing' | 'full' | 'index'; index: string | null };
+  /**
+   * The relation's OID and its columns' attribute numbers when the plan described it (absent in older plans). The
+   * stream hooks learn a column's attnum from these when the column was renamed before they first read the catalog
+   * (between the snapshot and the streamer's start), so that rename is recognised instead of pausing the table.
+   */
+  attnums?: { relid: number; byName: Record<string, number> };
   /** Columns whose collation differs from their type's default: `{ column, collation: 'pg_catalog."C"' }`. */
   collations: { column: string; collation: string }[];
   /** PostgreSQL 18 virtual generated columns (the others in `ColumnSchema.generated` are stored). */

@@ -31,7 +31,7 @@ JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w->>'name' AND c.relki
 
 export const COLUMNS = `
 SELECT coalesce(json_agg(json_build_object(
-  'rel', a.attrelid::int8, 'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'typeOid', a.atttypid::int8,
+  'rel', a.attrelid::int8, 'name', a.attname, 'attnum', a.attnum, 'type', format_type(a.atttypid, a.atttypmod), 'typeOid', a.atttypid::int8,
   'notNull', a.attnotnull, 'identity', a.attidentity::text, 'generatedKind', a.attgenerated::text,
   'expr', pg_get_expr(d.adbin, d.adrelid),
   'collation', CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation

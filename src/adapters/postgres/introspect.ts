@@ -46,6 +46,7 @@ type RelRow = {
 type ColumnRow = {
   rel: number;
   name: string;
+  attnum: number;
   type: string;
   typeOid: number;
   notNull: boolean;
@@ -149,6 +150,7 @@ export async function describeTables(client: pg.ClientBase, selection: Selection
           mode: ({ d: 'default', n: 'nothing', f: 'full', i: 'index' } as const)[rel.replident as 'd'] ?? 'default',
           index: rel.replidentIndex,
         },
+        attnums: { relid: rel.oid, byName: Object.fromEntries(cols.map((c) => [c.name, c.attnum])) },
         collations: cols.filter((c) => c.collation).map((c) => ({ column: c.name, collation: c.collation! })),
         virtualColumns: cols.filter((c) => c.generatedKind === 'v').map((c) => c.name),
         partitioning: rel.partitionBy

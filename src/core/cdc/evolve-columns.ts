@@ -43,13 +43,23 @@ export type Evolution =
   | { kind: 'apply'; steps: ColumnStep[]; table: TrackedTable }
   | { kind: 'pause'; reason: string };
 
-/** Start tracking a table from the catalog (at stream start): attnums by name, and types unless they drifted. */
-export function trackTable(schema: TableSchema, catalog: CatalogColumn[]): TrackedTable {
+/**
+ * Start tracking a table from the catalog (at stream start): attnums by name, and types unless they drifted. `known`
+ * gives attnums learned earlier (when the plan described the same relation): a column renamed since is then found by
+ * its attnum, and the next evolution sees the rename.
+ */
+export function trackTable(schema: TableSchema, catalog: CatalogColumn[], known?: Record<string, number>): TrackedTable {
   const byName = new Map(catalog.map((c) => [c.name, c]));
+  const byAttnum = new Map(catalog.map((c) => [c.attnum, c]));
   const attnums: Record<string, number> = {};
   const types: TrackedTable['types'] = {};
   for (const col of schema.columns) {
-    const c = byName.get(col.name);
+    let c = byName.get(col.name);
+    if (!c && known?.[col.name] !== undefined) {
+      // Only a column no other tracked name claims (a name taken by the new column stays with its own attnum).
+      const other = byAttnum.get(known[col.name]!);
+      if (other && !schema.columns.some((x) => x.name === other.name)) c = other;
+    }
     if (!c) continue;
     attnums[col.name] = c.attnum;
     types[col.name] = c.type === col.type ? { typeOid: c.typeOid, typeMod: c.typeMod } : { typeOid: -1, typeMod: -1 };

@@ -150,7 +150,11 @@ export class PgStreamParts implements DiscoveryState {
     for (const [key, t] of this.roots) {
       const oid = await oidOf(this.src, t.source);
       if (oid === undefined) continue;
-      this.byOid.set(String(oid), { key, root: key, t: trackTable(t, await readCatalogColumns(this.src, oid)) });
+      // The plan's attnums, when this is still the relation the plan described (a table dropped and created again
+      // under the same name has another OID, and its attnums mean other columns).
+      const planned = (t.extra as { attnums?: { relid: number; byName: Record<string, number> } } | null)?.attnums;
+      const known = planned && String(planned.relid) === String(oid) ? planned.byName : undefined;
+      this.byOid.set(String(oid), { key, root: key, t: trackTable(t, await readCatalogColumns(this.src, oid), known) });
     }
     this.leaves = recordedLeaves([...this.roots.values()]);
     this.remember(this.leaves);
