@@ -157,6 +157,11 @@ export function pgValueToBson(col: Pick<ColumnSchema, 'name' | 'type' | 'typeRef
   return { [col.name]: scalarToBson(kind.scalar, text) };
 }
 
+/** A field by definition, not assignment: a column named `__proto__` stays a field instead of setting the prototype. */
+function setField(doc: Document, k: string, v: unknown): void {
+  Object.defineProperty(doc, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
 /** The `_id` of a row: its key column's value, or a sub-document of the key columns in key order. */
 export function pgKeyToId(table: Pick<TableSchema, 'columns' | 'primaryKey'>, row: RowImage): unknown {
   const cols = new Map(table.columns.map((c) => [c.name, c]));
@@ -166,7 +171,7 @@ export function pgKeyToId(table: Pick<TableSchema, 'columns' | 'primaryKey'>, ro
   };
   if (table.primaryKey.length === 1) return valueOf(table.primaryKey[0]!);
   const id: Document = {};
-  for (const k of table.primaryKey) id[k] = valueOf(k);
+  for (const k of table.primaryKey) setField(id, k, valueOf(k));
   return id;
 }
 
@@ -180,11 +185,12 @@ export function pgRowToDocument(table: Pick<TableSchema, 'columns' | 'primaryKey
   if (table.primaryKey.length > 0) doc._id = pgKeyToId(table, row);
   for (const col of table.columns) {
     if (key.has(col.name) || col.generated || !(col.name in row)) continue;
-    Object.assign(doc, pgValueToBson(col, row[col.name]!));
+    const fields = pgValueToBson(col, row[col.name]!);
+    for (const k of Object.keys(fields)) setField(doc, k, fields[k]);
   }
   // A column the table schema does not know (added on the source while streaming): its text, rather than nothing.
   const known = new Set(table.columns.map((c) => c.name));
-  for (const [k, v] of Object.entries(row)) if (!known.has(k) && !key.has(k)) doc[k] = v;
+  for (const [k, v] of Object.entries(row)) if (!known.has(k) && !key.has(k)) setField(doc, k, v);
   return doc;
 }
 
