@@ -69,9 +69,13 @@ export function columnKind(col: Pick<ColumnSchema, 'type' | 'typeRef'>): ColumnK
   let type = col.type.trim();
   const array = type.endsWith('[]');
   if (array) type = type.replace(/(\[\])+$/, '');
-  const ref = col.typeRef as { def?: { kind?: string; baseType?: string } } | null | undefined;
+  const ref = col.typeRef as { def?: { kind?: string; baseType?: string; base?: Json } } | null | undefined;
   if (ref?.def?.kind === 'enum') return { scalar: 'string', array };
-  if (ref?.def?.kind === 'domain' && ref.def.baseType) return { scalar: columnKind({ type: ref.def.baseType }).scalar, array };
+  if (ref?.def?.kind === 'domain' && ref.def.baseType) {
+    // A domain over an array (`CREATE DOMAIN d AS int[]`) holds array text: its values are arrays too.
+    const base = columnKind({ type: ref.def.baseType, typeRef: ref.def.base ?? null });
+    return { scalar: base.scalar, array: array || base.array };
+  }
   // `numeric(38,10)`, `character varying(10)`, `timestamp(3) with time zone`: the modifier does not change the mapping.
   const bare = type.replace(/\(\s*\d+(\s*,\s*\d+)?\s*\)/, '').replace(/\s+/g, ' ').replace(/^pg_catalog\./, '').toLowerCase();
   return { scalar: ALIASES[bare] ?? 'text-form', array };
