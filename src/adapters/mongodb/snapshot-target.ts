@@ -115,10 +115,21 @@ export class MongoSnapshotTarget implements SnapshotTarget, Checksums {
         specs = pgIndexes.indexes.map((ix) => ({ ...ix, key: new Map(ix.key) }));
       }
       if (!specs.length) continue;
+      const db = this.client.db(this.names.place(t).db);
+      const coll = this.names.place(t).coll;
       try {
-        await this.client.db(this.names.place(t).db).command({ createIndexes: this.names.place(t).coll, indexes: specs });
+        await db.command({ createIndexes: coll, indexes: specs }); // one pass over the collection for all of them
       } catch (err) {
-        warnings.push(`indexes of ${tableKey(t.target)} could not all be built: ${(err as Error).message}`);
+        if (specs.length === 1) {
+          warnings.push(`index ${String(specs[0]!.name)} of ${tableKey(t.target)} could not be built: ${(err as Error).message}`);
+          continue;
+        }
+        // Which one? Build them one at a time (an already built one is a no-op), so one refusal costs only itself.
+        for (const spec of specs) {
+          await db.command({ createIndexes: coll, indexes: [spec] }).catch((e: Error) => {
+            warnings.push(`index ${String(spec.name)} of ${tableKey(t.target)} could not be built: ${e.message}`);
+          });
+        }
       }
     }
     return { warnings };
