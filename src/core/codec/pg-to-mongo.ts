@@ -14,14 +14,16 @@
  * | uuid | Binary subtype 4 (UUID) |
  * | timestamptz, timestamp | Date (UTC ms) + `<col>__micros` Int32 when sub-ms digits are non-zero; ±infinity and years beyond Date's range: the text |
  * | date | Date at 00:00 UTC; ±infinity and out-of-range years: the text |
- * | jsonb | the JSON as BSON (objects → documents, numbers → Int32/Int64/Double/Decimal128, whichever is exact) |
+ * | jsonb | the JSON as BSON (objects → documents, numbers → Int32/Int64/Double/Decimal128, whichever is exact); user data, never Extended JSON: `{"$oid": …}` stays a sub-document with a `$oid` field, on the change path too (ejson-escape.ts) |
  * | json | String (json keeps its text byte for byte: key order, duplicates, spaces) |
  * | arrays | Arrays of the element mapping (nested for several dimensions); explicit lower bounds (`[0:2]=`) → the text |
- * | domains | as their base type |
+ * | domains | as their base type (a domain over an array: an array) |
  * | anything else (interval, time, inet, ranges, geometry, xml, ...) | the text |
  *
  * The primary key becomes `_id` (the column itself is then left out); a composite key becomes a sub-document
- * `{ a, b }` in key order. A table without a primary key is refused by the bridge (no idempotent `_id`).
+ * `{ a, b }` in key order. What this cannot hold (no primary key, an array or json(b) key, a `$`-prefixed column, a
+ * non-key `_id` column, a `<ts>__micros` collision) is refused at plan time: pg-to-mongo-checks.ts. Indexes:
+ * pg-to-mongo-indexes.ts.
  */
 import { Binary, Decimal128, Double, Int32, Long, type Document } from 'bson';
 import type { ColumnSchema, Json, TableSchema } from '../model.js';
