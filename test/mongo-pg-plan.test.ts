@@ -58,6 +58,9 @@ CREATE TABLE bad.jb (k jsonb PRIMARY KEY);
 CREATE TABLE bad.comp (a int, b text[], PRIMARY KEY (a, b));
 CREATE TABLE bad.cols (id int PRIMARY KEY, "$x" int, "_id" int, ts timestamptz, ts__micros int);
 CREATE TABLE bad.keyless (a int);
+CREATE TABLE bad.tskey (k timestamptz PRIMARY KEY, v int);
+CREATE TABLE bad.tskey2 (id int, at timestamp(6), PRIMARY KEY (id, at));
+CREATE TABLE ix.tsms (k timestamp(3) with time zone PRIMARY KEY, at timestamptz);
 `;
 
 describe('PostgreSQL → MongoDB from the plan: indexes and refusals (real introspection)', () => {
@@ -146,7 +149,7 @@ describe('PostgreSQL → MongoDB from the plan: indexes and refusals (real intro
   });
 
   it('tables the mapping cannot hold are refused at preflight, naming table, column and what to do', async () => {
-    for (const ok of ['ix.t', 'ix.comp']) expect(pgToMongoProblems(table(ok)), ok).toEqual([]);
+    for (const ok of ['ix.t', 'ix.comp', 'ix.tsms']) expect(pgToMongoProblems(table(ok)), ok).toEqual([]);
     const bad = tables.filter((t) => t.source.schema === 'bad');
     expect(pgToMongoProblems(table('bad.arr'))).toEqual(['bad.arr: primary key column "k" is of type integer[], an array: MongoDB refuses an array _id']);
     expect(pgToMongoProblems(table('bad.dom'))[0]).toMatch(/^bad\.dom: primary key column "k" is of type bad\.intarr, an array/);
@@ -158,6 +161,10 @@ describe('PostgreSQL → MongoDB from the plan: indexes and refusals (real intro
       'bad.cols: column "ts__micros" collides with the sub-millisecond field Ferry writes next to timestamp column "ts"',
     ]);
     expect(pgToMongoProblems(table('bad.keyless'))[0]).toMatch(/^bad\.keyless has no primary key/);
+    expect(pgToMongoProblems(table('bad.tskey'))).toEqual([
+      'bad.tskey: primary key column "k" is of type timestamp with time zone, which holds microseconds: a MongoDB _id Date holds milliseconds, so keys within one millisecond would become one document',
+    ]);
+    expect(pgToMongoProblems(table('bad.tskey2'))[0]).toMatch(/^bad\.tskey2: primary key column "at" is of type timestamp\(6\) without time zone, which holds microseconds/);
     expect(() => refuseUnmappable(bad)).toThrow(PreflightError);
 
     // Through the bridged target's preflight (what `ferry plan` and `ferry run` call): refused before connecting.
@@ -166,7 +173,7 @@ describe('PostgreSQL → MongoDB from the plan: indexes and refusals (real intro
       const err = await target.preflight(bad, { truncate: false, resuming: false }).then(() => undefined, (e: unknown) => e);
       expect(err).toBeInstanceOf(PreflightError);
       const msg = String((err as Error).message);
-      for (const s of ['bad.arr', 'bad.dom', 'bad.jb', 'bad.comp', '"$x"', '"_id"', '"ts__micros"', 'bad.keyless']) expect(msg).toContain(s);
+      for (const s of ['bad.arr', 'bad.dom', 'bad.jb', 'bad.comp', '"$x"', '"_id"', '"ts__micros"', 'bad.keyless', 'bad.tskey', 'bad.tskey2']) expect(msg).toContain(s);
       expect((err as PreflightError & { hint?: string }).hint ?? JSON.stringify(err)).toMatch(/exclude/);
     } finally {
       await target.close();
