@@ -10,7 +10,7 @@
  * images) is decoded with `imageToDocument`, the function MongoChangeTarget applies. No MongoDB server is involved:
  * the captured port is the bridge's output, not a stand-in for the server.
  */
-import { BSON, EJSON, ObjectId, type Document } from 'bson';
+import { BSON, Code, DBRef, EJSON, Int32, ObjectId, type Document } from 'bson';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawTypes } from '../src/adapters/postgres/connect.js';
@@ -161,6 +161,20 @@ describe('PostgreSQL → MongoDB: snapshot and change mapping agree byte for byt
     expect(EJSON.parse(EJSON.stringify(first, { relaxed: false }), { relaxed: false })).toBeInstanceOf(ObjectId);
     expect(valueToImageText(first).startsWith('~')).toBe(true);
     expect(imageTextToValue(valueToImageText(first))).toEqual({ $oid: OID });
+  });
+
+  it('the escape also holds inside a Code scope, DBRef fields and arrays (MongoDB documents with nested $ fields)', () => {
+    const vals: unknown[] = [
+      new Code('f()', { $oid: OID, n: new Int32(1) }),
+      new DBRef('c', new ObjectId(OID), 'db', { $weird: { $date: 'x' } } as Document),
+      [{ $numberLong: '1' }, new Int32(3)],
+      { a: { $undefined: true }, b: null },
+    ];
+    for (const v of vals) {
+      const text = valueToImageText(v);
+      expect(text.startsWith('~')).toBe(true);
+      expect(bytes({ v: imageTextToValue(text) })).toBe(bytes({ v }));
+    }
   });
 
   it('values without $-prefixed keys keep the plain canonical EJSON text (unchanged encoding)', () => {
