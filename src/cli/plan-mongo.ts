@@ -7,6 +7,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { engineOf } from '../config/schema.js';
 import { mongoRangesTranslate, pgKeyOrdersLikeId } from '../core/codec/canonical-ranges.js';
 import { pgTableForCollection } from '../core/codec/mongo-to-pg.js';
+import { pgIndexesToMongo } from '../core/codec/pg-to-mongo-indexes.js';
 import { tableKey } from '../core/model.js';
 import { describePlan } from '../core/snapshot/plan.js';
 import { openFlowAdapters } from '../runtime/local/engines.js';
@@ -58,8 +59,14 @@ export async function planMongo(config: LoadedConfig): Promise<number> {
       }
       out.push(`${key}${renamed}  ~${t.estimatedRows} ${from === 'mongodb' ? 'documents' : 'rows'}, ${r.length} range(s); into ${shape}; verify: ${byRange ? 'by range' : 'whole table (the key orders differently in the two engines)'}`);
       for (const x of r) out.push(`    ${x.label}  ~${x.estimatedRows}`);
+      if (from === 'postgres' && to === 'mongodb') {
+        // What finalize will build (pg-to-mongo-indexes.ts), and each index it will not, said now rather than after the load.
+        const ix = pgIndexesToMongo(t);
+        if (ix.indexes.length) out.push(`    indexes after the load: ${ix.indexes.map((i) => `${i.name} (${i.key.map(([f, d]) => `${f}${d < 0 ? ' desc' : ''}`).join(', ')})${i.unique ? ' unique' : ''}${i.partialFilterExpression ? ' partial' : ''}`).join('; ')}`);
+        warnings.push(...ix.warnings);
+      }
     }
-    if (from === 'postgres') out.push('schema objects (secondary indexes, constraints, views, functions, sequences) are not carried to MongoDB');
+    if (from === 'postgres') out.push('btree indexes and unique constraints become MongoDB indexes after the load (above); other schema objects (other constraints, views, functions, sequences) are not carried to MongoDB');
     if (to === 'postgres') out.push('target tables get their primary key (_id) at finalize; nothing else of the collection (its indexes) is carried');
     for (const w of warnings) out.push(`warning: ${w}`);
     out.push(`${tables.length} ${from === 'mongodb' ? 'collection' : 'table'}(s), ${total} range job(s), ${config.workers} worker(s)`);

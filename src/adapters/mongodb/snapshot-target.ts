@@ -1,10 +1,12 @@
 /**
  * SnapshotTarget for MongoDB: collections created first, ranges loaded exactly once (range-writer.ts), secondary
- * indexes built after the load (from a MongoDB source's index specs), like the PostgreSQL target's order.
+ * indexes built after the load (a MongoDB source's index specs, or a PostgreSQL source's indexes and unique
+ * constraints translated by pg-to-mongo-indexes.ts), like the PostgreSQL target's order.
  */
 import type { Document, MongoClient } from 'mongodb';
 import type { EndpointConfig } from '../../config/schema.js';
 import { EXACT_BSON, fromCanonical, MONGO_DOCS } from '../../core/codec/ejson.js';
+import { pgIndexesToMongo } from '../../core/codec/pg-to-mongo-indexes.js';
 import { ConfigError } from '../../core/errors.js';
 import { tableKey, type Json, type TableSchema } from '../../core/model.js';
 import type { Checksums, RangeChecksum } from '../../core/ports/checksum.js';
@@ -97,17 +99,37 @@ export class MongoSnapshotTarget implements SnapshotTarget, Checksums {
     return openMongoRangeWriter(this.names.markers(), this.names.collection(table), flow, jobId);
   }
 
-  /** Secondary indexes of a MongoDB source, built now that the documents are in (one pass instead of per insert). */
+  /** Secondary indexes of the source, built now that the documents are in (one pass instead of per insert). */
   async finalize(_flow: string, tables: TableSchema[], _sequences: SequenceValue[]): Promise<{ warnings: string[] }> {
     const warnings: string[] = [];
     for (const t of tables) {
       const extra = t.extra as MongoCollectionExtra | null;
-      if (!extra || extra.engine !== 'mongodb' || !extra.indexes.length) continue;
-      const specs = extra.indexes.map((ix) => fromCanonical(JSON.stringify(ix.spec)) as Document);
+      let specs: Document[];
+      if (extra?.engine === 'mongodb') {
+        specs = extra.indexes.map((ix) => fromCanonical(JSON.stringify(ix.spec)) as Document);
+      } else {
+        // A PostgreSQL source's indexes and unique constraints, translated (pg-to-mongo-indexes.ts); the key as a Map
+        // so that field order holds whatever the names (an object would put integer-like names first).
+        const pgIndexes = pgIndexesToMongo(t);
+        warnings.push(...pgIndexes.warnings);
+        specs = pgIndexes.indexes.map((ix) => ({ ...ix, key: new Map(ix.key) }));
+      }
+      if (!specs.length) continue;
+      const db = this.client.db(this.names.place(t).db);
+      const coll = this.names.place(t).coll;
       try {
-        await this.client.db(this.names.place(t).db).command({ createIndexes: this.names.place(t).coll, indexes: specs });
+        await db.command({ createIndexes: coll, indexes: specs }); // one pass over the collection for all of them
       } catch (err) {
-        warnings.push(`indexes of ${tableKey(t.target)} could not all be built: ${(err as Error).message}`);
+        if (specs.length === 1) {
+          warnings.push(`index ${String(specs[0]!.name)} of ${tableKey(t.target)} could not be built: ${(err as Error).message}`);
+          continue;
+        }
+        // Which one? Build them one at a time (an already built one is a no-op), so one refusal costs only itself.
+        for (const spec of specs) {
+          await db.command({ createIndexes: coll, indexes: [spec] }).catch((e: Error) => {
+            warnings.push(`index ${String(spec.name)} of ${tableKey(t.target)} could not be built: ${e.message}`);
+          });
+        }
       }
     }
     return { warnings };

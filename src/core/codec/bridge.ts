@@ -15,7 +15,7 @@
  *   PostgreSQL, so the PostgreSQL writer gets bounds without a key range: like a keyless table's chunk, it is loaded
  *   exactly once under the job's progress-row lock, committed with its cursor.
  */
-import { FerryError, PreflightError } from '../errors.js';
+import { FerryError } from '../errors.js';
 import { tableKey, type Json, type Position, type TableSchema } from '../model.js';
 import type { Change, RowImage } from '../ports/change-source.js';
 import type { ApplyBatch, ChangeTarget, MissingRow } from '../ports/change-target.js';
@@ -24,6 +24,7 @@ import type { CopyStats, RangeWriter, SnapshotTarget } from '../ports/target.js'
 import { documentToImage, imageToDocument, MONGO_DOCS } from './ejson.js';
 import { documentToPgRow, flattenDocument, pgTableForCollection, type FlattenMapping } from './mongo-to-pg.js';
 import { pgRowToDocument } from './pg-to-mongo.js';
+import { refuseUnmappable } from './pg-to-mongo-checks.js';
 import { copiedColumnsOf } from './columns.js';
 import { copyTextToDocuments, documentsToCopyText } from './row-streams.js';
 
@@ -77,9 +78,9 @@ class MappedSnapshotTarget implements SnapshotTarget {
     private readonly rows: (t: TableSchema, bounds: Json, rows: RowStream) => { bounds: Json; rows: RowStream },
     private readonly check: (tables: TableSchema[]) => void = () => {},
   ) {}
-  preflight(tables: TableSchema[], opts: { truncate: boolean; resuming: boolean }) {
-    this.check(tables);
-    return this.inner.preflight(tables.map(this.table), opts);
+  async preflight(tables: TableSchema[], opts: { truncate: boolean; resuming: boolean }): Promise<void> {
+    this.check(tables); // a refusal is a rejected promise, like the inner target's
+    await this.inner.preflight(tables.map(this.table), opts);
   }
   createTables(flow: string, tables: TableSchema[]) {
     return this.inner.createTables(flow, tables.map(this.table));
@@ -99,16 +100,6 @@ class MappedSnapshotTarget implements SnapshotTarget {
   }
 }
 
-function refuseKeyless(tables: TableSchema[]): void {
-  const keyless = tables.filter((t) => t.primaryKey.length === 0).map((t) => tableKey(t.source));
-  if (keyless.length) {
-    throw new PreflightError(
-      `${keyless.join(', ')} ha${keyless.length > 1 ? 've' : 's'} no primary key: a MongoDB target needs one for the documents' _id, so that a repeated or resumed range leaves one copy`,
-      'give the table a primary key, or leave it out with `exclude`',
-    );
-  }
-}
-
 /** A MongoDB SnapshotTarget that takes a PostgreSQL source's COPY text. */
 export function pgRowsToMongo(mongo: SnapshotTarget): SnapshotTarget {
   return new MappedSnapshotTarget(
@@ -120,7 +111,8 @@ export function pgRowsToMongo(mongo: SnapshotTarget): SnapshotTarget {
       if (rows.format !== PG_COPY_TEXT) throw new FerryError(`expected ${PG_COPY_TEXT} rows from the PostgreSQL source, got ${rows.format}`);
       return { bounds: FOREIGN_BOUNDS, rows: { format: MONGO_DOCS, stream: copyTextToDocuments(rows.stream, t) } };
     },
-    refuseKeyless,
+    // Keyless tables, array/jsonb keys, column names a document cannot carry: refused at plan time (pg-to-mongo-checks.ts).
+    refuseUnmappable,
   );
 }
 

@@ -10,6 +10,7 @@
  */
 import { BSON, EJSON, type Document } from 'bson';
 import type { RowImage } from '../ports/change-source.js';
+import { imageTextToValue, valueToImageText } from './ejson-escape.js';
 
 export const MONGO_EJSON = 'mongo-ejson';
 /** Snapshot row format of a MongoDB source: an object-mode stream of documents deserialized with EXACT_BSON. */
@@ -33,10 +34,14 @@ export function fromCanonical(text: string): unknown {
   return EJSON.parse(text, { relaxed: false });
 }
 
-/** A document as a RowImage: each top-level field's canonical EJSON, in the document's field order. */
+/**
+ * A document as a RowImage: each top-level field's canonical EJSON, in the document's field order. A value holding a
+ * sub-document with a `$`-prefixed key (`{"$oid": …}` as data) is escaped (ejson-escape.ts), so it is read back as
+ * that sub-document and not as the type its keys spell.
+ */
 export function documentToImage(doc: Document): RowImage {
   const out: RowImage = {};
-  for (const k of Object.keys(doc)) out[k] = toCanonical(doc[k]);
+  for (const k of Object.keys(doc)) Object.defineProperty(out, k, { value: valueToImageText(doc[k]), enumerable: true, writable: true, configurable: true });
   return out;
 }
 
@@ -46,7 +51,8 @@ export function documentToImage(doc: Document): RowImage {
  */
 export function imageToDocument(image: RowImage): Document {
   const out: Document = {};
-  for (const [k, v] of Object.entries(image)) out[k] = v === null ? null : fromCanonical(v);
+  // defineProperty: a field named `__proto__` stays a field.
+  for (const [k, v] of Object.entries(image)) Object.defineProperty(out, k, { value: v === null ? null : imageTextToValue(v), enumerable: true, writable: true, configurable: true });
   return out;
 }
 

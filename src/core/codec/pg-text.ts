@@ -138,6 +138,8 @@ export function jsonNumberToBson(t: string): Int32 | Long | Double | Decimal128 
   }
 }
 
+const NUMBER = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+
 /** JSON text to BSON: objects to documents (field order kept, a repeated key's last value wins, as in jsonb). */
 export function jsonToBson(text: string): unknown {
   let i = 0;
@@ -165,8 +167,10 @@ export function jsonToBson(text: string): unknown {
         ws();
         i++; // :
         const v = value();
-        if (k in out) delete out[k];
-        out[k] = v;
+        // jsonb prints each key once; defineProperty keeps a key named `__proto__` a field (assignment would set
+        // the prototype and lose it), and a repeated key of json text still ends as its last value.
+        if (Object.hasOwn(out, k)) delete out[k];
+        Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
         ws();
         if (text[i++] === '}') return out;
       }
@@ -186,7 +190,8 @@ export function jsonToBson(text: string): unknown {
     if (text.startsWith('true', i)) return (i += 4), true;
     if (text.startsWith('false', i)) return (i += 5), false;
     if (text.startsWith('null', i)) return (i += 4), null;
-    const m = /^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(text.slice(i));
+    NUMBER.lastIndex = i; // sticky: no copy of the rest of the text per number
+    const m = NUMBER.exec(text);
     if (!m) throw new Error(`invalid JSON at ${i}: ${text.slice(i, i + 40)}`);
     i += m[0].length;
     return jsonNumberToBson(m[0]);

@@ -14,14 +14,16 @@
  * | uuid | Binary subtype 4 (UUID) |
  * | timestamptz, timestamp | Date (UTC ms) + `<col>__micros` Int32 when sub-ms digits are non-zero; ±infinity and years beyond Date's range: the text |
  * | date | Date at 00:00 UTC; ±infinity and out-of-range years: the text |
- * | jsonb | the JSON as BSON (objects → documents, numbers → Int32/Int64/Double/Decimal128, whichever is exact) |
+ * | jsonb | the JSON as BSON (objects → documents, numbers → Int32/Int64/Double/Decimal128, whichever is exact); user data, never Extended JSON: `{"$oid": …}` stays a sub-document with a `$oid` field, on the change path too (ejson-escape.ts) |
  * | json | String (json keeps its text byte for byte: key order, duplicates, spaces) |
  * | arrays | Arrays of the element mapping (nested for several dimensions); explicit lower bounds (`[0:2]=`) → the text |
- * | domains | as their base type |
+ * | domains | as their base type (a domain over an array: an array) |
  * | anything else (interval, time, inet, ranges, geometry, xml, ...) | the text |
  *
  * The primary key becomes `_id` (the column itself is then left out); a composite key becomes a sub-document
- * `{ a, b }` in key order. A table without a primary key is refused by the bridge (no idempotent `_id`).
+ * `{ a, b }` in key order. What this cannot hold (no primary key, an array or json(b) key, a `$`-prefixed column, a
+ * non-key `_id` column, a `<ts>__micros` collision) is refused at plan time: pg-to-mongo-checks.ts. Indexes:
+ * pg-to-mongo-indexes.ts.
  */
 import { Binary, Decimal128, Double, Int32, Long, type Document } from 'bson';
 import type { ColumnSchema, Json, TableSchema } from '../model.js';
@@ -69,9 +71,13 @@ export function columnKind(col: Pick<ColumnSchema, 'type' | 'typeRef'>): ColumnK
   let type = col.type.trim();
   const array = type.endsWith('[]');
   if (array) type = type.replace(/(\[\])+$/, '');
-  const ref = col.typeRef as { def?: { kind?: string; baseType?: string } } | null | undefined;
+  const ref = col.typeRef as { def?: { kind?: string; baseType?: string; base?: Json } } | null | undefined;
   if (ref?.def?.kind === 'enum') return { scalar: 'string', array };
-  if (ref?.def?.kind === 'domain' && ref.def.baseType) return { scalar: columnKind({ type: ref.def.baseType }).scalar, array };
+  if (ref?.def?.kind === 'domain' && ref.def.baseType) {
+    // A domain over an array (`CREATE DOMAIN d AS int[]`) holds array text: its values are arrays too.
+    const base = columnKind({ type: ref.def.baseType, typeRef: ref.def.base ?? null });
+    return { scalar: base.scalar, array: array || base.array };
+  }
   // `numeric(38,10)`, `character varying(10)`, `timestamp(3) with time zone`: the modifier does not change the mapping.
   const bare = type.replace(/\(\s*\d+(\s*,\s*\d+)?\s*\)/, '').replace(/\s+/g, ' ').replace(/^pg_catalog\./, '').toLowerCase();
   return { scalar: ALIASES[bare] ?? 'text-form', array };
@@ -157,6 +163,11 @@ export function pgValueToBson(col: Pick<ColumnSchema, 'name' | 'type' | 'typeRef
   return { [col.name]: scalarToBson(kind.scalar, text) };
 }
 
+/** A field by definition, not assignment: a column named `__proto__` stays a field instead of setting the prototype. */
+function setField(doc: Document, k: string, v: unknown): void {
+  Object.defineProperty(doc, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
 /** The `_id` of a row: its key column's value, or a sub-document of the key columns in key order. */
 export function pgKeyToId(table: Pick<TableSchema, 'columns' | 'primaryKey'>, row: RowImage): unknown {
   const cols = new Map(table.columns.map((c) => [c.name, c]));
@@ -166,7 +177,7 @@ export function pgKeyToId(table: Pick<TableSchema, 'columns' | 'primaryKey'>, ro
   };
   if (table.primaryKey.length === 1) return valueOf(table.primaryKey[0]!);
   const id: Document = {};
-  for (const k of table.primaryKey) id[k] = valueOf(k);
+  for (const k of table.primaryKey) setField(id, k, valueOf(k));
   return id;
 }
 
@@ -180,11 +191,12 @@ export function pgRowToDocument(table: Pick<TableSchema, 'columns' | 'primaryKey
   if (table.primaryKey.length > 0) doc._id = pgKeyToId(table, row);
   for (const col of table.columns) {
     if (key.has(col.name) || col.generated || !(col.name in row)) continue;
-    Object.assign(doc, pgValueToBson(col, row[col.name]!));
+    const fields = pgValueToBson(col, row[col.name]!);
+    for (const k of Object.keys(fields)) setField(doc, k, fields[k]);
   }
   // A column the table schema does not know (added on the source while streaming): its text, rather than nothing.
   const known = new Set(table.columns.map((c) => c.name));
-  for (const [k, v] of Object.entries(row)) if (!known.has(k) && !key.has(k)) doc[k] = v;
+  for (const [k, v] of Object.entries(row)) if (!known.has(k) && !key.has(k)) setField(doc, k, v);
   return doc;
 }
 
