@@ -4,7 +4,6 @@
  * the order they are read in. Comparable only with another digest of this kind (a PostgreSQL table's digest is
  * over its own text forms): `checksumKind`.
  */
-import { createHash } from 'node:crypto';
 import type { Document, MongoClient } from 'mongodb';
 import { CANONICAL_DOC_KIND, CANONICAL_ROW_KIND, CanonicalDigest, documentForm, documentRowForm } from '../../core/codec/canonical.js';
 import { pgRangeToIdFilter } from '../../core/codec/canonical-ranges.js';
@@ -17,23 +16,16 @@ import { asMongoRange, rangeFilter } from './ranges.js';
 import { TargetNames } from './target-names.js';
 
 export const MONGO_CHECKSUM_KIND = 'mongo-md5-ejson-sum128';
-const MOD = 1n << 128n;
-
-export class DocumentDigest {
-  rows = 0;
-  private sum = 0n;
-  add(doc: Document): void {
-    this.rows++;
-    this.sum = (this.sum + BigInt(`0x${createHash('md5').update(toCanonical(doc)).digest('hex')}`)) % MOD;
-  }
-  get hash(): string {
-    return this.sum.toString(16).padStart(32, '0');
+/** The documents' own canonical Extended JSON (field order kept), summed like every cross-engine digest. */
+export class DocumentDigest extends CanonicalDigest {
+  addDocument(doc: Document): void {
+    this.add(toCanonical(doc));
   }
 }
 
 export async function digestDocuments(docs: AsyncIterable<Document>): Promise<{ rows: number; hash: string }> {
   const d = new DocumentDigest();
-  for await (const doc of docs) d.add(doc);
+  for await (const doc of docs) d.addDocument(doc);
   return { rows: d.rows, hash: d.hash };
 }
 
