@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { freshDatabases, query, usePgPair } from './support/pg-pair.js';
-import { ferry, startFerry, waitFor, writeConfig } from './support/ferry-cli.js';
+import { ferry, REAL_BIN, startFerry, waitFor, writeConfig } from './support/ferry-cli.js';
 
 const pair = usePgPair();
 
@@ -30,7 +30,8 @@ describe('streaming memory', () => {
       mode: 'snapshot+cdc',
       workers: 2,
     });
-    const run = startFerry(['run', cfg], { FERRY_LOG_LEVEL: 'warn' });
+    // The user's binary (bin/ferry.js: compiled sources, young-generation cap), not the tests' build.
+    const run = startFerry(['run', cfg], { FERRY_LOG_LEVEL: 'warn' }, REAL_BIN);
     const pid = run.child.pid!;
     await waitFor('streaming', async () => (await ferry(['status', cfg, '--json'])).stdout.includes('"phase": "streaming"'), 90_000);
     await waitFor('the position table', async () => (await query(urls.targetUrl, `SELECT to_regclass('_ferry.cdc_position') t`))[0]!.t !== null, 30_000);

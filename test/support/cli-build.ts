@@ -15,8 +15,9 @@ import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
-/** The entry: what bin/ferry.js does after registering tsx. */
-const ENTRY = `const { main } = await import('./src/cli/main.js');
+/** The entry: what bin/ferry.js does once it has the compiled sources (the young-generation cap first, as there). */
+const ENTRY = `(await import('./src/runtime/heap-governor.js')).capYoungGeneration();
+const { main } = await import('./src/cli/main.js');
 const { reportError } = await import('./src/cli/report-error.js');
 process.exitCode = await main(process.argv.slice(2)).catch(reportError);
 `;

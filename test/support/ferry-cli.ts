@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** The real binary: the TypeScript sources through tsx, as a user runs it. */
+/** The real binary, as a user runs it: the sources compiled once per version (bin/compiled.js), tsx as fallback. */
 export const REAL_BIN = join(import.meta.dirname, '..', '..', 'bin', 'ferry.js');
 
 /**
