@@ -5,16 +5,11 @@
  * a keyless table, unchanged TOAST values, a child before its parent, unique swaps, missing rows, and a replay.
  * Changes come from real WAL and go through the real PgChangeTarget; tables are then compared whole with the source.
  */
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { PgChangeTarget } from '../src/adapters/postgres/cdc/change-target.js';
 import { arrayLiteral } from '../src/adapters/postgres/cdc/apply-arrays.js';
-import { rawTypes } from '../src/adapters/postgres/connect.js';
 import { describeTables } from '../src/adapters/postgres/introspect.js';
-import { tableKey, type TableSchema } from '../src/core/model.js';
-import type { Change, RowImage } from '../src/core/ports/change-source.js';
 import { freshDatabases, query, usePgPair } from './support/pg-pair.js';
-import { readSlot } from './support/pgoutput-peek.js';
+import { applyAll, changesOf, expectSame, withClient } from './support/apply-harness.js';
 
 const pair = usePgPair();
 
@@ -103,16 +98,6 @@ const WORKLOAD = `
   INSERT INTO app.keyless VALUES (3, 'w3');
 `;
 
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url, types: rawTypes });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
 async function setup(name: string) {
   const urls = await freshDatabases(pair(), name);
   await query(urls.sourceUrl, SETUP);
@@ -121,53 +106,6 @@ async function setup(name: string) {
   await query(urls.sourceUrl, `SELECT pg_create_logical_replication_slot('s_${name}', 'pgoutput')`);
   const tables = await withClient(urls.sourceUrl, (c) => describeTables(c, { include: ['app.*'], exclude: [], rename: {} }));
   return { urls, tables, slot: `s_${name}` };
-}
-
-async function changesOf(url: string, slot: string): Promise<Change[]> {
-  const out: Change[] = [];
-  for (const m of await readSlot(url, slot, 'p', true)) {
-    if (m.tag === 'I') out.push({ op: 'insert', table: m.rel!, row: m.row! });
-    else if (m.tag === 'U') out.push({ op: 'update', table: m.rel!, row: m.row!, old: m.old ?? null });
-    else if (m.tag === 'D') out.push({ op: 'delete', table: m.rel!, old: m.old! });
-  }
-  return out;
-}
-
-/** Apply in one batch, `chunk` changes per call; rows reported missing are read from the source, as the streamer does. */
-async function applyAll(urls: { sourceUrl: string; targetUrl: string }, tables: TableSchema[], changes: Change[], chunk: number): Promise<string[]> {
-  const target = new PgChangeTarget({ url: urls.targetUrl }, { connections: 1 });
-  const byKey = new Map(tables.map((t) => [tableKey(t.source), t]));
-  const reported: string[] = [];
-  try {
-    await target.appliedPosition('f');
-    const b = await target.begin('f', tables);
-    try {
-      for (let i = 0; i < changes.length; i += chunk) {
-        for (const m of await b.apply(changes.slice(i, i + chunk))) {
-          const t = byKey.get(m.table)!;
-          reported.push(`${m.table} ${JSON.stringify(m.key)}`);
-          const where = t.primaryKey.map((c) => `${c}::text = '${m.key[c]}'`).join(' AND ');
-          await b.upsert(m.table, await query<RowImage>(urls.sourceUrl, `SELECT * FROM ${m.table} WHERE ${where}`));
-        }
-      }
-    } catch (err) {
-      await b.rollback();
-      throw err;
-    }
-    await b.commit('0/1');
-  } finally {
-    await target.close();
-  }
-  return reported;
-}
-
-async function expectSame(urls: { sourceUrl: string; targetUrl: string }) {
-  for (const [t, order] of Object.entries(ORDER)) {
-    const sql = `SELECT count(*)::text n, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY ${order}), '')) h FROM ${t} t`;
-    const [s] = await query(urls.sourceUrl, sql);
-    const [d] = await query(urls.targetUrl, sql);
-    expect(d, t).toEqual(s);
-  }
 }
 
 describe('apply with array parameters', () => {
@@ -182,7 +120,7 @@ describe('apply with array parameters', () => {
       const changes = await changesOf(urls.sourceUrl, slot);
       expect(changes.length).toBeGreaterThan(200);
       expect(await applyAll(urls, tables, changes, chunk)).toEqual([]);
-      await expectSame(urls);
+      await expectSame(urls, ORDER);
       if (chunk === 3) continue;
       // Unchanged TOAST values: the updates above carry no `big`, and the target still has the seeded values.
       const [t] = await query(urls.targetUrl, `SELECT count(*)::text n FROM app.vals WHERE id BETWEEN 1 AND 40 AND big = repeat(md5(id::text), 200)`);
@@ -190,7 +128,7 @@ describe('apply with array parameters', () => {
       // A replay of keyed changes over a target that has them all converges (the keyless table is left out: its
       // replay is not idempotent, which is why the streamer never replays it).
       await applyAll(urls, tables, changes.filter((c) => c.op === 'truncate' || c.table !== 'app.keyless'), 1000);
-      await expectSame(urls);
+      await expectSame(urls, ORDER);
     }
   });
 
@@ -207,6 +145,6 @@ describe('apply with array parameters', () => {
     expect(reported.sort()).toEqual(['app.vals {"id":"3"}', 'app.vals {"id":"4"}', 'app.vals {"id":"5"}']);
     const lines = await query(urls.targetUrl, `SELECT order_id::text o, line_no::text l, qty::text q FROM app.lines ORDER BY 1, 2`);
     expect(lines).toEqual([{ o: '1', l: '1', q: '5' }, { o: '2', l: '1', q: '5' }]);
-    await expectSame(urls);
+    await expectSame(urls, ORDER);
   });
 });

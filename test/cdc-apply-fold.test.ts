@@ -4,27 +4,12 @@
  * real PgChangeTarget in one batch, in one apply call and again in small odd-sized calls; each table is then
  * compared whole with the source (count and md5 of the ordered rows).
  */
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { PgChangeTarget } from '../src/adapters/postgres/cdc/change-target.js';
-import { rawTypes } from '../src/adapters/postgres/connect.js';
 import { describeTables } from '../src/adapters/postgres/introspect.js';
-import { tableKey, type TableSchema } from '../src/core/model.js';
-import type { Change, RowImage } from '../src/core/ports/change-source.js';
 import { freshDatabases, query, usePgPair } from './support/pg-pair.js';
-import { readSlot } from './support/pgoutput-peek.js';
+import { applyAll, changesOf, expectSame, withClient } from './support/apply-harness.js';
 
 const pair = usePgPair();
-
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url, types: rawTypes });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
 
 const SETUP = `
   CREATE SCHEMA app;
@@ -56,57 +41,6 @@ async function setup(name: string, targetExtra = '') {
   await query(urls.sourceUrl, `SELECT pg_create_logical_replication_slot('s_${name}', 'pgoutput')`);
   const tables = await withClient(urls.sourceUrl, (c) => describeTables(c, { include: ['app.*'], exclude: [], rename: {} }));
   return { urls, tables, slot: `s_${name}` };
-}
-
-/** The slot's changes as the source adapter hands them to the target. */
-async function changesOf(url: string, slot: string): Promise<Change[]> {
-  const out: Change[] = [];
-  for (const m of await readSlot(url, slot, 'p', true)) {
-    if (m.tag === 'I') out.push({ op: 'insert', table: m.rel!, row: m.row! });
-    else if (m.tag === 'U') out.push({ op: 'update', table: m.rel!, row: m.row!, old: m.old ?? null });
-    else if (m.tag === 'D') out.push({ op: 'delete', table: m.rel!, old: m.old! });
-    else if (m.tag === 'T') out.push({ op: 'truncate', tables: m.rels!, cascade: false, restartIdentity: false });
-  }
-  return out;
-}
-
-/** Apply in one batch, `chunk` changes per call; complete reported rows from the source, as the streamer does. */
-async function applyAll(urls: { sourceUrl: string; targetUrl: string }, tables: TableSchema[], changes: Change[], chunk: number) {
-  const target = new PgChangeTarget({ url: urls.targetUrl }, { connections: 1 });
-  const byKey = new Map(tables.map((t) => [tableKey(t.source), t]));
-  const reported: string[] = [];
-  try {
-    await target.appliedPosition('f');
-    const b = await target.begin('f', tables);
-    try {
-      for (let i = 0; i < changes.length; i += chunk) {
-        const missing = await b.apply(changes.slice(i, i + chunk));
-        for (const m of missing) {
-          // What the streamer does with them: read the row from the source now and upsert it.
-          const t = byKey.get(m.table)!;
-          reported.push(`${m.table} ${JSON.stringify(m.key)}`);
-          const where = t.primaryKey.map((c) => `${c}::text = '${m.key[c]}'`).join(' AND ');
-          await b.upsert(m.table, await query<RowImage>(urls.sourceUrl, `SELECT * FROM ${m.table} WHERE ${where}`));
-        }
-      }
-    } catch (err) {
-      await b.rollback();
-      throw err;
-    }
-    await b.commit('0/1');
-  } finally {
-    await target.close();
-  }
-  return reported;
-}
-
-async function expectSame(urls: { sourceUrl: string; targetUrl: string }) {
-  for (const [t, order] of Object.entries(ORDER)) {
-    const sql = `SELECT count(*)::text n, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY ${order}), '')) h FROM ${t} t`;
-    const [s] = await query(urls.sourceUrl, sql);
-    const [d] = await query(urls.targetUrl, sql);
-    expect(d, t).toEqual(s);
-  }
 }
 
 /** Inserts, deletes and inserts again of the same keys, updates of mixed column sets, interleaved tables. */
@@ -165,7 +99,7 @@ describe('apply: merged statements converge on the source', () => {
       expect(changes.length).toBeGreaterThan(4000);
       const reported = await applyAll(urls, tables, changes, chunk);
       expect(reported).toEqual([]);
-      await expectSame(urls);
+      await expectSame(urls, ORDER);
     }
   });
 
@@ -179,10 +113,10 @@ describe('apply: merged statements converge on the source', () => {
     // The target already has some of those keys, with other values (a later snapshot chunk, or a first attempt).
     await query(urls.targetUrl, `INSERT INTO app.events SELECT g, 0, 'stale', 'stale' FROM generate_series(1990, 2100) g`);
     await applyAll(urls, tables, changes, 1000);
-    await expectSame(urls);
+    await expectSame(urls, ORDER);
     // And the whole stream again, over a target that holds all of it.
     await applyAll(urls, tables, changes, 1000);
-    await expectSame(urls);
+    await expectSame(urls, ORDER);
   });
 
   it('an update of a row the target lacks: complete rows are inserted, partial ones reported (and fetched)', async () => {
@@ -193,7 +127,7 @@ describe('apply: merged statements converge on the source', () => {
     const changes = await changesOf(urls.sourceUrl, slot);
     const reported = await applyAll(urls, tables, changes, 1000);
     expect(reported.sort()).toEqual(['app.events {"id":"2"}', 'app.events {"id":"4"}', 'app.events {"id":"6"}']);
-    await expectSame(urls);
+    await expectSame(urls, ORDER);
   });
 
   it('a row the target refuses inside a long run is reported by its own key', async () => {

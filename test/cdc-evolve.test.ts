@@ -4,32 +4,21 @@
  * batch (test/support/pgoutput-peek.ts drives them as the streamer's contract says), then both sides are compared
  * whole: columns, row count and md5 of the ordered rows.
  */
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { PgChangeTarget } from '../src/adapters/postgres/cdc/change-target.js';
 import { ensurePublication } from '../src/adapters/postgres/cdc/slot.js';
 import { publicationName, slotName } from '../src/adapters/postgres/cdc/names.js';
 import { resyncRows } from '../src/adapters/postgres/cdc/partitions.js';
 import { PgStreamParts } from '../src/adapters/postgres/cdc/stream-hooks.js';
-import { rawTypes } from '../src/adapters/postgres/connect.js';
 import { describeTables } from '../src/adapters/postgres/introspect.js';
 import { createTables } from '../src/adapters/postgres/schema-target.js';
 import type { TableSchema } from '../src/core/model.js';
 import type { Selection } from '../src/core/ports/source.js';
 import { freshDatabases, query, usePgPair } from './support/pg-pair.js';
 import { drive } from './support/pgoutput-peek.js';
+import { withClient } from './support/apply-harness.js';
 
 const pair = usePgPair();
-
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url, types: rawTypes });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
 
 /** Plan, create and copy the selected tables, then create the publication (leaves) and the slot: a flow at "streaming". */
 async function startFlow(urls: { sourceUrl: string; targetUrl: string }, flow: string, selection: Selection) {
